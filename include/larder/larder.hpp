@@ -1,0 +1,13 @@
+// Convenience header: everything in larder's public API.
+#pragma once
+
+#include "larder/blob.hpp"
+#include "larder/canonical.hpp"
+#include "larder/error.hpp"
+#include "larder/fingerprint.hpp"
+#include "larder/hasher.hpp"
+#include "larder/lookup.hpp"
+#include "larder/metrics.hpp"
+#include "larder/null_store.hpp"
+#include "larder/result.hpp"
+#include "larder/store.hpp"

@@ -1,0 +1,45 @@
+# Shared by scripts/demo and scripts/test: install what is missing, configure, build.
+# Sourced, not run. Every step is skipped when it is already done.
+
+LARDER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+
+# Debian bookworm packages the build, the tests and the tools need.
+LARDER_PACKAGES=(
+  g++ meson ninja-build pkg-config python3
+  libasio-dev liburing-dev catch2 libconcurrentqueue-dev librust-blake3-dev libabsl-dev
+  libcli11-dev libhiredis-dev redis-server nlohmann-json3-dev libsqlite3-dev
+)
+
+larder_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+larder_install_packages() {
+  local missing=() p
+  for p in "${LARDER_PACKAGES[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  local sudo=()
+  [ "$(id -u)" -ne 0 ] && sudo=(sudo)
+  larder_log "installing Debian packages: ${missing[*]}"
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+}
+
+# larder_build DIR [meson options...]: configure DIR once (reconfigure when the options
+# change), then build it.
+larder_build() {
+  local dir=$1
+  shift
+  local stamp="$LARDER_ROOT/$dir/.larder-options" wanted="$*"
+  if [ ! -f "$LARDER_ROOT/$dir/build.ninja" ]; then
+    larder_log "configuring $dir ($wanted)"
+    meson setup "$LARDER_ROOT/$dir" "$LARDER_ROOT" --wrap-mode=nodownload "$@" >/dev/null
+  elif [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+    larder_log "reconfiguring $dir ($wanted)"
+    meson configure "$LARDER_ROOT/$dir" "$@" >/dev/null
+  fi
+  echo "$wanted" >"$stamp"
+  larder_log "building $dir"
+  ninja -C "$LARDER_ROOT/$dir" >/dev/null || ninja -C "$LARDER_ROOT/$dir"
+}
