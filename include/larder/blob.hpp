@@ -3,6 +3,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <span>
 #include <string>
@@ -15,10 +16,13 @@ namespace larder {
 namespace detail {
 
 // One allocation holds the count and, for blobs larder allocates, the bytes themselves;
-// an adopted container lives in a subclass. 16 bytes of header keep bookkeeping small.
+// an adopted container or a memory-store entry lives in a subclass. 16 bytes of header
+// keep bookkeeping small: a 32-bit count (each blob is 24 bytes, so 2^32 live copies
+// cannot fit in memory) leaves a word that a subclass may use for its own fields.
 struct blob_rep {
-  std::atomic<std::size_t> refs{1};
-  void (*destroy)(blob_rep*) noexcept;
+  std::atomic<std::uint32_t> refs{1};
+  std::uint32_t owner_word = 0;
+  void (*destroy)(blob_rep*) noexcept = nullptr;
 };
 
 inline void blob_acquire(blob_rep* rep) noexcept {
@@ -45,6 +49,9 @@ struct adopted_rep final : blob_rep {
 }  // namespace detail
 
 class blob_buffer;
+namespace detail {
+struct blob_access;
+}
 
 /// Immutable shared bytes. Copying a blob bumps a reference count; the bytes are
 /// freed when the last blob that refers to them goes. Safe to copy and destroy
@@ -110,6 +117,7 @@ class blob {
 
  private:
   friend class blob_buffer;
+  friend struct detail::blob_access;
   blob(detail::blob_rep* rep, const std::byte* data, std::size_t size) noexcept
       : rep_(rep), data_(data), size_(size) {}
 
@@ -150,6 +158,11 @@ class blob_buffer {
   std::size_t size() const noexcept { return size_; }
   std::span<std::byte> bytes() noexcept { return {data(), size_}; }
 
+  /// Keep only the first `size` bytes (a read that met end of file). The allocation stays.
+  void truncate(std::size_t size) noexcept {
+    if (size < size_) size_ = size;
+  }
+
   /// Hand the bytes over as an immutable blob; the buffer is empty afterwards.
   blob freeze() && noexcept {
     auto* rep = std::exchange(rep_, nullptr);
@@ -161,6 +174,16 @@ class blob_buffer {
   detail::blob_rep* rep_ = nullptr;
   std::size_t size_ = 0;
 };
+
+namespace detail {
+// For stores whose entries are blob_reps: make a blob that shares an existing rep.
+struct blob_access {
+  static blob share(blob_rep* rep, const std::byte* data, std::size_t size) noexcept {
+    blob_acquire(rep);
+    return blob(rep, data, size);
+  }
+};
+}  // namespace detail
 
 inline blob blob::copy_of(std::span<const std::byte> bytes) {
   blob_buffer buffer(bytes.size());

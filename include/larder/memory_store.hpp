@@ -1,0 +1,155 @@
+// memory_store: the sharded, budgeted in-memory tier.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/use_awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "larder/blob.hpp"
+#include "larder/detail/flight_waiter.hpp"
+#include "larder/eviction.hpp"
+#include "larder/lookup.hpp"
+#include "larder/metrics.hpp"
+#include "larder/result.hpp"
+#include "larder/store.hpp"
+
+namespace larder {
+
+/// Which entries go first when a shard is full.
+enum class eviction_policy : unsigned char {
+  /// S3-FIFO: a small probation FIFO, a main FIFO with reinsertion, and a ghost set of
+  /// recently evicted keys. Scan-resistant; hits touch only a frequency byte, so reads
+  /// share the shard lock. The default: it measures best (docs/PERFORMANCE.md).
+  s3_fifo,
+  /// Strict least-recently-used. A hit moves the entry, so it takes the lock exclusively.
+  lru,
+};
+
+struct memory_store_options {
+  /// Entry budget for the whole store (split evenly over the shards). 0 disables the store.
+  std::uint64_t max_entries = 1'000'000;
+  /// Byte budget for the whole store; an entry weighs its key, its value and
+  /// memory_store::entry_overhead. 0 disables the store.
+  std::uint64_t max_bytes = 512ull << 20;
+  /// Rounded up to a power of two, at most 4096; 0 picks one from the budget (up to 64,
+  /// at least ~256 entries each).
+  unsigned shards = 0;
+  eviction_policy policy = eviction_policy::s3_fifo;
+  /// S3-FIFO's probation queue as a share of the budget, 1 to 50. The paper uses 10;
+  /// 2 measured best on the Zipf hit-ratio benchmarks (docs/PERFORMANCE.md) because the
+  /// ghost set gives a key evicted early from a small queue its second chance.
+  unsigned small_queue_percent = 2;
+  /// Time to live for entries put without their own; zero means no expiry.
+  std::chrono::milliseconds default_ttl{0};
+  /// Where the expiry sweeper runs. Without one, expired entries are still never
+  /// returned, and are reclaimed whenever their shard is next written.
+  std::optional<asio::any_io_executor> sweep_executor{};
+  std::chrono::milliseconds sweep_interval{1000};
+  /// Values up to this size are copied into the entry's own allocation (one allocation,
+  /// no separate value header); larger ones are kept by reference, never copied.
+  std::size_t inline_value_limit = 512;
+  /// invalidate_prefix walks a key-ordered index whose cost is only the matching
+  /// entries. By default each shard builds it on its first invalidate_prefix (one pass
+  /// over the shard), so stores that never invalidate by prefix pay neither its memory
+  /// (~11 bytes per entry) nor its cost per put. Set this to keep it from the start.
+  bool eager_prefix_index = false;
+};
+
+/// A sharded in-memory store. Keys hash (never by one key byte) to a power-of-two number
+/// of shards, each with its own lock, index, eviction queues and budget. A hit hands out
+/// a blob that shares the entry's storage: no copy, and the bytes stay valid after the
+/// entry is evicted for as long as the caller holds the blob.
+///
+/// Every member may be called from any thread. The awaitable operations complete
+/// without suspending (except get_or_load), so cancelling them has no effect.
+class memory_store {
+ public:
+  /// Per-entry bookkeeping counted against the byte budget: the entry header, its index
+  /// slot and allocator slack, as measured by bench (docs/PERFORMANCE.md).
+  static constexpr std::size_t entry_overhead = 64;
+  /// Keys are limited to this many bytes (a memory cache of longer keys wastes memory).
+  static constexpr std::size_t max_key_size = 65535;
+
+  explicit memory_store(memory_store_options options = {});
+  ~memory_store();
+  memory_store(const memory_store&) = delete;
+  memory_store& operator=(const memory_store&) = delete;
+
+  /// Hit, miss (also for expired entries); never a fault. Completes at once.
+  asio::awaitable<lookup> get(key_view key);
+  /// The synchronous form of get for hot paths outside coroutines.
+  std::optional<blob> try_get(key_view key);
+
+  /// Store `value` under `key` with the default TTL. Errors: errc::store_disabled (zero
+  /// budget), errc::value_too_large (heavier than one shard's byte budget: the entry
+  /// held under the key is removed too and reported as rejected_put),
+  /// errc::invalid_argument (key longer than max_key_size). Completes at once.
+  asio::awaitable<std::error_code> put(key_view key, blob value);
+  /// As put, with this entry's own time to live (zero: none).
+  std::error_code put_now(key_view key, blob value, std::chrono::milliseconds ttl);
+
+  asio::awaitable<result<bool>> erase(key_view key);
+  /// Volatile: completes at once with success.
+  asio::awaitable<std::error_code> flush();
+  /// Removes matching entries shard by shard; cost grows with the matches plus the
+  /// number of shards. A load in flight under a matching key is not installed.
+  asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix);
+  std::uint64_t invalidate_prefix_now(key_view prefix);
+
+  /// The value under `key`, loading it with `loader` on a miss. Concurrent misses on
+  /// one key, from any coroutines on any threads, run the loader once and all receive
+  /// its result; a successful result is stored, a failure reaches every waiter and
+  /// nothing is stored.
+  ///
+  /// `loader` is a callable returning asio::awaitable<result<blob>>. It runs detached on
+  /// the first caller's executor and is kept alive until it completes, so cancelling
+  /// one caller (its cancellation slot completes it with errc::cancelled) never cancels
+  /// the load the others wait for. The store must outlive the call; the loader's result
+  /// is discarded if the key is erased or invalidated while it runs.
+  template <class Loader>
+  asio::awaitable<result<blob>> get_or_load(key_view key, Loader loader) {
+    if (auto hit = try_get(key)) co_return std::move(*hit);
+    auto executor = co_await asio::this_coro::executor;
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(result<blob>)>(
+        [this, key, executor, loader = std::move(loader)](auto handler) mutable {
+          // Shared so the erased function stays copyable whatever the loader is.
+          auto shared = std::make_shared<Loader>(std::move(loader));
+          join_flight(key, executor, detail::make_flight_waiter(std::move(handler)),
+                      [shared] { return (*shared)(); });
+        },
+        asio::use_awaitable);
+  }
+
+  metrics_snapshot metrics() const noexcept;
+  /// The most recent eviction batch of every shard that has evicted.
+  std::vector<eviction_report> eviction_reports() const;
+  /// Called after each eviction, outside any lock, on the thread that caused it.
+  /// Set it before sharing the store between threads.
+  void set_eviction_listener(eviction_listener listener);
+  /// Reclaim every expired entry now; returns how many went.
+  std::uint64_t reclaim_expired();
+
+  unsigned shard_count() const noexcept;
+  eviction_policy policy() const noexcept;
+
+ private:
+  struct impl;
+  using load_function = std::function<asio::awaitable<result<blob>>()>;
+  void join_flight(key_view key, const asio::any_io_executor& executor,
+                   std::unique_ptr<detail::flight_waiter> waiter, load_function load);
+
+  std::shared_ptr<impl> impl_;
+};
+
+static_assert(store<memory_store>);
+
+}  // namespace larder
