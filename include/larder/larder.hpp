@@ -7,6 +7,7 @@
 #include "larder/eviction.hpp"
 #include "larder/fingerprint.hpp"
 #include "larder/hasher.hpp"
+#include "larder/io_engine.hpp"
 #include "larder/lookup.hpp"
 #include "larder/memory_store.hpp"
 #include "larder/metrics.hpp"

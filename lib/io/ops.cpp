@@ -1,0 +1,225 @@
+#include "io/ops.hpp"
+
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <cstdio>
+
+namespace larder::detail::io {
+namespace {
+
+// One request never asks for more than the kernel moves in one go (MAX_RW_COUNT is a little
+// under 2 GiB); the resubmission loop does the rest.
+constexpr std::size_t max_chunk = std::size_t{1} << 30;
+
+int result_of(long r) noexcept {
+  return r < 0 ? -errno : static_cast<int>(r);
+}
+
+// pread on a pipe says ESPIPE; io_uring ignores the offset there, and so do we.
+template <class Positioned, class Streamed>
+int positioned_or_streamed(std::uint64_t offset, Positioned positioned, Streamed streamed) {
+  if (offset == transfer_op::current_position) return result_of(streamed());
+  const long r = positioned(static_cast<off_t>(offset));
+  if (r < 0 && errno == ESPIPE) return result_of(streamed());
+  return result_of(r);
+}
+
+}  // namespace
+
+// --- open ---
+
+void open_op::prepare(io_uring_sqe& sqe) {
+  if (how_)
+    io_uring_prep_openat2(&sqe, dirfd_, path_.c_str(), &*how_);
+  else
+    io_uring_prep_openat(&sqe, dirfd_, path_.c_str(), flags_, mode_);
+}
+
+int open_op::perform(blocking_context&) {
+  if (how_)
+    return result_of(::syscall(SYS_openat2, dirfd_, path_.c_str(), &*how_, sizeof(open_how)));
+  return result_of(::openat(dirfd_, path_.c_str(), flags_, mode_));
+}
+
+bool open_op::complete(int res) {
+  if (!op::complete(res)) return false;
+  if (res >= 0) fd_ = res;
+  return true;
+}
+
+void open_op::abandon() noexcept {
+  // Nobody will take this fd; a close of a file just opened does no I/O worth offloading.
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+// --- transfers ---
+
+bool transfer_op::complete(int res) {
+  if (polling_) {
+    polling_ = false;
+    if (res < 0 && res != -EINTR && res != -EAGAIN) {
+      fail(res);
+      return true;
+    }
+    return false;  // ready (or interrupted): try the transfer again
+  }
+  if (res == -EAGAIN) {
+    poll_next_ = true;
+    return false;
+  }
+  if (res == -EINTR) return false;
+  if (res < 0) {
+    fail(res);
+    return true;
+  }
+  if (res == 0 && remaining() > 0) {
+    if (!zero_is_end()) fail(-EIO);
+    return true;
+  }
+  advance(static_cast<std::size_t>(res));
+  return remaining() == 0;
+}
+
+bool transfer_op::prepare_poll(io_uring_sqe& sqe) noexcept {
+  if (!poll_next_) return false;
+  poll_next_ = false;
+  polling_ = true;
+  io_uring_prep_poll_add(&sqe, fd_, static_cast<unsigned>(poll_events_));
+  return true;
+}
+
+read_op::read_op(int fd, std::size_t length, std::uint64_t offset)
+    : transfer_op(fd, offset, POLLIN), buffer_(length) {}
+
+void read_op::prepare(io_uring_sqe& sqe) {
+  if (prepare_poll(sqe)) return;
+  io_uring_prep_read(&sqe, fd_, buffer_.data() + done_,
+                     static_cast<unsigned>(std::min(remaining(), max_chunk)), offset_now());
+}
+
+int read_op::perform(blocking_context& ctx) {
+  if (const int r = ctx.wait_ready(fd_, POLLIN); r < 0) return r;
+  std::byte* at = buffer_.data() + done_;
+  const std::size_t n = std::min(remaining(), max_chunk);
+  return positioned_or_streamed(
+      offset_now(), [&](off_t off) { return ::pread(fd_, at, n, off); },
+      [&] { return ::read(fd_, at, n); });
+}
+
+blob_buffer read_op::take() noexcept {
+  buffer_.truncate(done_);
+  return std::move(buffer_);
+}
+
+void write_op::prepare(io_uring_sqe& sqe) {
+  if (prepare_poll(sqe)) return;
+  io_uring_prep_write(&sqe, fd_, data_.data() + done_,
+                      static_cast<unsigned>(std::min(remaining(), max_chunk)), offset_now());
+}
+
+int write_op::perform(blocking_context& ctx) {
+  if (const int r = ctx.wait_ready(fd_, POLLOUT); r < 0) return r;
+  const std::byte* at = data_.data() + done_;
+  const std::size_t n = std::min(remaining(), max_chunk);
+  return positioned_or_streamed(
+      offset_now(), [&](off_t off) { return ::pwrite(fd_, at, n, off); },
+      [&] { return ::write(fd_, at, n); });
+}
+
+writev_op::writev_op(int fd, std::vector<blob> parts, std::uint64_t offset)
+    : transfer_op(fd, offset, POLLOUT), parts_(std::move(parts)) {
+  iov_.reserve(parts_.size());
+  for (const blob& part : parts_) {
+    if (part.empty()) continue;  // an empty iovec would only cost a slot
+    iov_.push_back({const_cast<std::byte*>(part.data()), part.size()});
+    total_ += part.size();
+  }
+}
+
+unsigned writev_op::batch_count() const noexcept {
+  return static_cast<unsigned>(std::min<std::size_t>(iov_.size() - first_, IOV_MAX));
+}
+
+void writev_op::advance(std::size_t n) noexcept {
+  done_ += n;
+  while (n > 0 && first_ < iov_.size()) {
+    iovec& v = iov_[first_];
+    if (n >= v.iov_len) {
+      n -= v.iov_len;
+      ++first_;
+    } else {
+      v.iov_base = static_cast<std::byte*>(v.iov_base) + n;
+      v.iov_len -= n;
+      n = 0;
+    }
+  }
+}
+
+void writev_op::prepare(io_uring_sqe& sqe) {
+  if (prepare_poll(sqe)) return;
+  io_uring_prep_writev(&sqe, fd_, iov_.data() + first_, batch_count(), offset_now());
+}
+
+int writev_op::perform(blocking_context& ctx) {
+  if (const int r = ctx.wait_ready(fd_, POLLOUT); r < 0) return r;
+  const iovec* at = iov_.data() + first_;
+  const int count = static_cast<int>(batch_count());
+  return positioned_or_streamed(
+      offset_now(), [&](off_t off) { return ::pwritev(fd_, at, count, off); },
+      [&] { return ::writev(fd_, at, count); });
+}
+
+// --- the rest: one system call each ---
+
+void close_op::prepare(io_uring_sqe& sqe) {
+  io_uring_prep_close(&sqe, fd_);
+}
+int close_op::perform(blocking_context&) {
+  return result_of(::close(fd_));
+}
+bool close_op::complete(int res) {
+  // Linux releases the fd even when close says EINTR; closing again could hit a reused fd.
+  if (res < 0 && res != -EINTR) fail(res);
+  return true;
+}
+
+void fsync_op::prepare(io_uring_sqe& sqe) {
+  io_uring_prep_fsync(&sqe, fd_, datasync_ ? IORING_FSYNC_DATASYNC : 0);
+}
+int fsync_op::perform(blocking_context&) {
+  return result_of(datasync_ ? ::fdatasync(fd_) : ::fsync(fd_));
+}
+
+void rename_op::prepare(io_uring_sqe& sqe) {
+  io_uring_prep_renameat(&sqe, olddirfd_, oldpath_.c_str(), newdirfd_, newpath_.c_str(), flags_);
+}
+int rename_op::perform(blocking_context&) {
+  return result_of(::renameat2(olddirfd_, oldpath_.c_str(), newdirfd_, newpath_.c_str(), flags_));
+}
+
+void unlink_op::prepare(io_uring_sqe& sqe) {
+  io_uring_prep_unlinkat(&sqe, dirfd_, path_.c_str(), flags_);
+}
+int unlink_op::perform(blocking_context&) {
+  return result_of(::unlinkat(dirfd_, path_.c_str(), flags_));
+}
+
+void mkdir_op::prepare(io_uring_sqe& sqe) {
+  io_uring_prep_mkdirat(&sqe, dirfd_, path_.c_str(), mode_);
+}
+int mkdir_op::perform(blocking_context&) {
+  return result_of(::mkdirat(dirfd_, path_.c_str(), mode_));
+}
+
+void statx_op::prepare(io_uring_sqe& sqe) {
+  io_uring_prep_statx(&sqe, dirfd_, path_.c_str(), flags_, mask_, &stx_);
+}
+int statx_op::perform(blocking_context&) {
+  return result_of(::statx(dirfd_, path_.c_str(), flags_, mask_, &stx_));
+}
+
+}  // namespace larder::detail::io
