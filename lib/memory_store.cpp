@@ -106,7 +106,7 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
   // flight leaves the table and its staleness is checked under the same lock hold as
   // the insert, so an invalidation can never slip between the check and the insert.
   std::error_code store(key_view key, const blob& value, std::chrono::milliseconds ttl,
-                        const detail::mem::flight* load = nullptr) {
+                        const detail::flight* load = nullptr) {
     const prehashed k{key, detail::mem::hash_key(key)};
     if (disabled || key.size() > max_key_size) {
       if (load) end_flight(k, load);
@@ -144,7 +144,7 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
     return {};
   }
 
-  void end_flight(const prehashed& k, const detail::mem::flight* load) {
+  void end_flight(const prehashed& k, const detail::flight* load) {
     shard& s = shard_for(k.hash);
     std::unique_lock lock(s.mutex);
     s.flights.remove(k.key, load);
@@ -316,7 +316,7 @@ void memory_store::join_flight(key_view key, const asio::any_io_executor& execut
   auto& self = *impl_;
   const prehashed k{key, detail::mem::hash_key(key)};
   shard& s = self.shard_for(k.hash);
-  std::shared_ptr<detail::mem::flight> f;
+  std::shared_ptr<detail::flight> f;
   bool leader = false;
   {
     std::unique_lock lock(s.mutex);

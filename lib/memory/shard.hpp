@@ -17,10 +17,10 @@
 #include <string_view>
 #include <vector>
 
+#include "flight.hpp"
 #include "larder/eviction.hpp"
 #include "larder/memory_store.hpp"
 #include "memory/entry.hpp"
-#include "memory/flight.hpp"
 #include "memory/shard_mutex.hpp"
 
 namespace larder::detail::mem {
@@ -122,7 +122,7 @@ class shard {
   std::uint64_t evicted_bytes() const noexcept { return evicted_bytes_; }
   const eviction_report* last_report() const noexcept { return has_report_ ? &report_ : nullptr; }
 
-  flight_table flights;
+  detail::flight_table flights;
 
  private:
   void link(entry* e, std::uint64_t weight, bool to_main);

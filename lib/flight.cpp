@@ -1,6 +1,6 @@
-#include "memory/flight.hpp"
+#include "flight.hpp"
 
-namespace larder::detail::mem {
+namespace larder::detail {
 
 bool flight::add_waiter(const std::shared_ptr<flight>& self,
                         std::unique_ptr<flight_waiter> waiter) {
@@ -73,4 +73,4 @@ void flight_table::mark_stale(std::string_view prefix, bool exact) {
     if (std::string_view(key).starts_with(prefix)) f->stale = true;
 }
 
-}  // namespace larder::detail::mem
+}  // namespace larder::detail

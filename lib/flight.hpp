@@ -12,7 +12,7 @@
 
 #include "larder/detail/flight_waiter.hpp"
 
-namespace larder::detail::mem {
+namespace larder::detail {
 
 /// One load in progress. Waiters join under the shard lock; completion and
 /// cancellation race on `mutex`, and whichever takes a waiter out completes it.
@@ -31,18 +31,18 @@ struct flight {
   void finish(const result<blob>& outcome);
 };
 
-/// The flights of one shard, keyed by the full key. Guarded by the shard lock.
+/// In-progress loads keyed by the full key. Guarded by its owner (a shard lock, a mutex).
 class flight_table {
  public:
   std::shared_ptr<flight> find(std::string_view key) const;
   std::shared_ptr<flight> start(std::string_view key);
   /// Forget the flight for `key` if it is `f` (a newer flight may have replaced it).
   void remove(std::string_view key, const flight* f);
-  /// Mark flights whose key starts with `prefix` stale (called under the shard lock).
+  /// Mark flights whose key starts with `prefix` (or equals it, when exact) stale.
   void mark_stale(std::string_view prefix, bool exact);
 
  private:
   absl::flat_hash_map<std::string, std::shared_ptr<flight>> flights_;
 };
 
-}  // namespace larder::detail::mem
+}  // namespace larder::detail

@@ -1,0 +1,121 @@
+// layered_store: tiers fastest first, read-through with promotion, one load per key.
+#pragma once
+
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "larder/any_store.hpp"
+#include "larder/detail/flight_waiter.hpp"
+#include "larder/result.hpp"
+#include "larder/store.hpp"
+
+namespace larder {
+
+enum class write_policy : unsigned char {
+  write_through,    ///< put writes every tier (default)
+  first_tier_only,  ///< put writes the fastest tier; lower tiers fill only from elsewhere
+};
+
+struct layered_options {
+  /// Copy a hit found in a lower tier into every faster tier.
+  bool promote = true;
+  write_policy writes = write_policy::write_through;
+};
+
+/// What promotion has done since the store was built.
+struct promotion_report {
+  std::uint64_t events = 0;           ///< hits in a lower tier that were promoted
+  std::uint64_t promoted_writes = 0;  ///< tier writes those promotions made
+  std::uint64_t promoted_bytes = 0;
+  std::uint64_t withdrawn = 0;  ///< promotions undone because an invalidation overlapped them
+  int last_source_tier = -1;    ///< the tier the latest promoted hit came from
+};
+
+/// One tier's own metrics, with the faults the layered store saw from it.
+struct tier_report {
+  std::string name;
+  metrics_snapshot metrics;
+  std::uint64_t faults = 0;  ///< get/put/erase/flush faults this tier returned to the stack
+};
+
+/// Tiers of any store types, fastest first (memory over disk over Redis).
+///
+/// - get reads tier by tier and returns the first hit, promoting it into the faster tiers.
+///   A tier's fault is counted and the read falls through; a get whose tiers all missed
+///   or faulted returns the first fault, or a miss when none faulted.
+/// - put follows the write policy. It fails only when a tier faults (the first fault is
+///   returned after every tier was tried) or when every tier refused the value; a refusal
+///   by some tiers (too large for memory) is not a failure.
+/// - erase, invalidate_prefix and flush reach every tier; flush tries them all and returns
+///   the first error. invalidate_prefix returns the largest count any tier removed.
+/// - A value removed by erase or invalidate_prefix never comes back through a promotion
+///   that was in flight: promotions check a generation before writing and withdraw their
+///   writes after it if an invalidation overlapped, and an invalidation completes only after
+///   the promotions in flight when it began have settled.
+///
+/// Every operation suspends while its tiers work; cancellation is that of the tiers'
+/// operations. Safe from coroutines on several threads. The store must outlive its calls.
+class layered_store {
+ public:
+  explicit layered_store(std::vector<any_store> tiers, layered_options options = {});
+  ~layered_store();
+  layered_store(const layered_store&) = delete;
+  layered_store& operator=(const layered_store&) = delete;
+
+  asio::awaitable<lookup> get(key_view key);
+  asio::awaitable<std::error_code> put(key_view key, blob value);
+  asio::awaitable<result<bool>> erase(key_view key);
+  asio::awaitable<std::error_code> flush();
+  asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix);
+
+  /// The value under `key` from the first tier that has it, else from `loader` (a callable
+  /// returning asio::awaitable<result<blob>>), which then is written to the tiers by the
+  /// write policy. Concurrent calls for one key, from any threads, share one read-through
+  /// and one loader run, and so make one write to each tier. The shared work runs detached
+  /// on the first caller's executor, so cancelling a caller (it completes with
+  /// errc::cancelled) never cancels it for the others. A loader failure reaches every
+  /// waiter and nothing is written.
+  template <class Loader>
+  asio::awaitable<result<blob>> get_or_load(key_view key, Loader loader) {
+    // Hits in the fastest tier skip the flight machinery entirely.
+    if (auto hit = co_await first_tier_hit(key); hit.is_hit()) co_return std::move(hit).value();
+    auto executor = co_await asio::this_coro::executor;
+    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(result<blob>)>(
+        [this, key, executor, loader = std::move(loader)](auto handler) mutable {
+          auto shared = std::make_shared<Loader>(std::move(loader));
+          join_flight(key, executor, detail::make_flight_waiter(std::move(handler)),
+                      [shared] { return (*shared)(); });
+        },
+        asio::use_awaitable);
+  }
+
+  /// Stack-level counters (a get is one lookup, however many tiers it read); entries of
+  /// the fullest tier (the tiers hold copies of one key space); bytes and evictions
+  /// summed over the tiers.
+  metrics_snapshot metrics() const;
+  std::vector<tier_report> tiers() const;
+  promotion_report promotions() const;
+  /// The tier at `index` (fastest first), to reach a tier's own API.
+  any_store& tier(std::size_t index);
+  std::size_t tier_count() const noexcept;
+
+ private:
+  struct impl;
+  using load_function = std::function<asio::awaitable<result<blob>>()>;
+  asio::awaitable<lookup> first_tier_hit(key_view key);
+  void join_flight(key_view key, const asio::any_io_executor& executor,
+                   std::unique_ptr<detail::flight_waiter> waiter, load_function load);
+
+  std::shared_ptr<impl> impl_;
+};
+
+static_assert(store<layered_store>);
+
+}  // namespace larder
