@@ -40,6 +40,7 @@ struct larder_adapter {
 
 struct config {
   std::uint32_t keys = 100'000;
+  double alpha = 1.0;  // skew of the throughput trace
   std::chrono::milliseconds duration{1500};
   std::uint64_t hit_requests = 5'000'000;
   std::uint64_t memory_entries = 1'000'000;
@@ -54,10 +55,10 @@ larder::memory_store_options sized(std::uint64_t entries, larder::eviction_polic
 }
 
 void throughput(const config& c) {
-  std::printf("\n## Throughput: Zipf 1.0 over %u keys, store holds every key, reads all hit\n",
-              c.keys);
+  std::printf("\n## Throughput: Zipf %.2f over %u keys, store holds every key, reads all hit\n",
+              c.alpha, c.keys);
   const auto keys = bench::make_keys(c.keys);
-  const auto trace = bench::zipf_trace(c.keys, 1.0, 1 << 22);
+  const auto trace = bench::zipf_trace(c.keys, c.alpha, 1 << 22);
   std::printf("%-22s %-8s %8s %12s %10s\n", "store", "mix", "threads", "Mops/s", "vs mutex");
   for (const double reads : {1.0, 0.75, 0.0}) {
     const char* mix = reads == 1.0 ? "100% rd" : reads == 0.75 ? "75/25" : "100% wr";
@@ -283,6 +284,7 @@ int main(int argc, char** argv) {
   config c;
   std::uint64_t duration_ms = c.duration.count();
   app.add_option("--keys", c.keys, "keys in the throughput runs");
+  app.add_option("--alpha", c.alpha, "Zipf skew of the throughput trace (0 = uniform)");
   app.add_option("--duration-ms", duration_ms, "length of each timed run");
   app.add_option("--requests", c.hit_requests, "requests in each hit-ratio run");
   app.add_option("--memory-entries", c.memory_entries, "entries in the memory run");
