@@ -17,6 +17,18 @@ int hex_value(char c) noexcept {
   return -1;
 }
 
+// BLAKE3's C dispatcher detects the CPU's features on first use and caches them in an
+// unguarded global, a data race when two threads hash first at once (TSan sees it). Hash
+// once during static initialisation, before any thread of the program can start.
+[[maybe_unused]] const bool blake3_features_detected = [] {
+  blake3_hasher h;
+  blake3_hasher_init(&h);
+  blake3_hasher_update(&h, "", 0);
+  std::uint8_t out[BLAKE3_OUT_LEN];
+  blake3_hasher_finalize(&h, out, sizeof out);
+  return true;
+}();
+
 }  // namespace
 
 hasher::hasher() noexcept {

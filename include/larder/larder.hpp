@@ -4,6 +4,7 @@
 #include "larder/any_store.hpp"
 #include "larder/blob.hpp"
 #include "larder/canonical.hpp"
+#include "larder/disk_store.hpp"
 #include "larder/error.hpp"
 #include "larder/eviction.hpp"
 #include "larder/fingerprint.hpp"

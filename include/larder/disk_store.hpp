@@ -1,0 +1,135 @@
+// disk_store: the persistent tier, one verified file per entry under a fan-out directory tree.
+#pragma once
+
+#include <asio/awaitable.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <system_error>
+
+#include "larder/blob.hpp"
+#include "larder/io_engine.hpp"
+#include "larder/lookup.hpp"
+#include "larder/metrics.hpp"
+#include "larder/result.hpp"
+#include "larder/store.hpp"
+
+namespace larder {
+
+struct disk_store_options {
+  /// The cache directory; created (with its parents) when missing. Empty: default_root().
+  std::string root{};
+  /// Capacity bound on the files' total size (header, key, payload, footer). Enforced after
+  /// each put by evicting approximately least recently used entries. 0 disables the store.
+  std::uint64_t max_bytes = 1ull << 30;
+  /// Optional bound on the number of entries; 0 means no bound.
+  std::uint64_t max_entries = 0;
+  /// Larger values are refused with errc::value_too_large before anything is allocated.
+  std::size_t max_value_size = 64ull << 20;
+  /// Longer keys are refused with errc::invalid_argument; also bounds what open trusts.
+  std::size_t max_key_size = 65535;
+  /// Coroutines that rebuild the index at open, each taking fan-out directories in turn.
+  unsigned scan_parallelism = 8;
+};
+
+/// What flush has made durable. `pending`: entries installed since the last successful flush
+/// (they may be lost in a crash); `durable`: the other entries of the index.
+struct durability_report {
+  std::uint64_t pending = 0;
+  std::uint64_t durable = 0;
+};
+
+/// The shared counters plus what only a disk tier has.
+struct disk_store_metrics {
+  metrics_snapshot store;
+  std::uint64_t corrupt_entries = 0;     ///< files that failed verification and were removed
+  std::uint64_t io_errors = 0;           ///< system calls that failed with an I/O fault
+  std::uint64_t bytes_read = 0;          ///< file bytes read by get and by the open scan
+  std::uint64_t bytes_written = 0;       ///< file bytes written by put
+  std::uint64_t fsyncs = 0;              ///< fsync and fdatasync requests issued by flush
+  std::uint64_t temp_files_removed = 0;  ///< stale temp files removed at open
+  std::string_view backend;              ///< the io engine's backend: "io_uring" or "thread_pool"
+};
+
+/// A persistent store: `<root>/<2 hex>/<64 hex>.bin` per entry, named by the BLAKE3 of the
+/// key; the format is in docs/disk-format.md. Every file operation goes through the
+/// io_engine, so no blocking file system call runs on a caller's executor (the directory
+/// listing at open, readdir, is the one exception).
+///
+/// An in-memory index (key, size, last use) is rebuilt at open; it answers misses without
+/// I/O and serves erase, invalidate_prefix and eviction. The directory is therefore owned by
+/// one disk_store at a time: files other processes add after open are not seen.
+///
+/// Completion: every operation resumes the caller on its own executor. Errors are values.
+/// Cancellation: an operation cancelled through its slot completes with errc::cancelled (or
+/// an I/O error); a cancelled put may still have installed its file, a cancelled get never
+/// returns bytes it did not verify. Lifetimes: the store must outlive every operation on it;
+/// keys and prefixes are views that must stay valid until the co_await completes; values are
+/// blobs held by the operation. Safe to use from coroutines on several threads at once.
+class disk_store {
+ public:
+  static constexpr std::size_t header_size = 24;
+  static constexpr std::size_t footer_size = 32;
+
+  /// `$XDG_CACHE_HOME/larder`, else `$HOME/.cache/larder`; errc::no_cache_directory when
+  /// neither variable names an absolute path.
+  static result<std::string> default_root();
+
+  /// Creates the root if needed, removes stale temp files, removes files that are not
+  /// entries of this format, and rebuilds the index by scanning the 256 fan-out
+  /// directories in parallel. Completes with the store or the error that prevented
+  /// opening the root (errc::no_cache_directory, an errno code). `engine` is kept alive by
+  /// the store. A file the scan cannot read (an I/O error) is neither indexed nor removed.
+  /// Cancellation: the scan's requests complete with errc::cancelled, so the store opens
+  /// with the entries read so far; no file is removed for that reason.
+  static asio::awaitable<result<std::unique_ptr<disk_store>>> open(
+      std::shared_ptr<io_engine> engine, disk_store_options options = {});
+
+  ~disk_store();
+  disk_store(const disk_store&) = delete;
+  disk_store& operator=(const disk_store&) = delete;
+
+  /// Hit (the payload as a slice of the file buffer, no copy), miss, or fault (I/O error).
+  /// A file that fails verification (header, key, lengths, footer), is not a regular
+  /// file, or is reached through a symlink is counted, removed, and reported as a miss.
+  asio::awaitable<lookup> get(key_view key);
+
+  /// Writes a temp file with one writev, then renames it over the entry: readers see the
+  /// old or the new complete file. Errors: errc::value_too_large, errc::invalid_argument
+  /// (key too long), errc::store_disabled, errc::no_space (ENOSPC), or the errno code; the
+  /// temp file is removed on failure and the old entry, if any, stays readable.
+  asio::awaitable<std::error_code> put(key_view key, blob value);
+
+  /// Removes the entry; true when the index held it.
+  asio::awaitable<result<bool>> erase(key_view key);
+
+  /// fdatasyncs every file installed since the last successful flush, then fsyncs each
+  /// directory that received one (and the root when a fan-out directory was created), as
+  /// batched requests. On an error the entries stay pending and the error is returned.
+  asio::awaitable<std::error_code> flush();
+
+  /// Removes every entry whose key starts with `prefix` (byte prefix); cost grows with
+  /// the matches (an ordered index). Returns how many went.
+  asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix);
+
+  metrics_snapshot metrics() const noexcept;
+  disk_store_metrics disk_metrics() const noexcept;
+  durability_report durability() const;
+
+  /// The root directory, and where an entry's file lives (for tools and tests).
+  const std::string& root() const noexcept;
+  std::string path_for(key_view key) const;
+
+  /// The implementation's state (lib/disk/state.hpp); named here only for the library.
+  struct impl;
+
+ private:
+  explicit disk_store(std::unique_ptr<impl> state);
+  std::unique_ptr<impl> impl_;
+};
+
+static_assert(store<disk_store>);
+
+}  // namespace larder
