@@ -6,6 +6,7 @@
 #include <tuple>
 
 #include "larder/null_store.hpp"
+#include "support/disk_fixture.hpp"
 #include "support/test_stores.hpp"
 
 namespace {
@@ -29,9 +30,24 @@ struct memory_over_memory {
   larder::layered_store& store() { return stack; }
   larder::layered_store stack;
 };
+// Memory over a real disk store in a temporary directory, on each io backend.
+template <larder::io_backend Backend>
+struct memory_over_disk {
+  static constexpr bool retains = true;
+  explicit memory_over_disk(asio::io_context& io)
+      : disk(io),
+        stack({larder::any_store(memory_tier(), "memory"),
+               larder::any_store(std::shared_ptr<larder::disk_store>(&disk.store(), [](auto*) {}),
+                                 "disk")}) {}
+  larder::layered_store& store() { return stack; }
+  larder::testing::disk_fixture<Backend> disk;  // owns the disk store and its engine
+  larder::layered_store stack;
+};
 }  // namespace
 
-using conformance_fixtures = std::tuple<memory_over_null, memory_over_memory>;
+using conformance_fixtures =
+    std::tuple<memory_over_null, memory_over_memory, memory_over_disk<larder::io_backend::io_uring>,
+               memory_over_disk<larder::io_backend::thread_pool>>;
 #include "support/conformance.hpp"
 
 using namespace larder;

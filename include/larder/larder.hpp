@@ -15,5 +15,6 @@
 #include "larder/memory_store.hpp"
 #include "larder/metrics.hpp"
 #include "larder/null_store.hpp"
+#include "larder/open_default.hpp"
 #include "larder/result.hpp"
 #include "larder/store.hpp"
