@@ -298,6 +298,16 @@ asio::awaitable<lookup> layered_store::first_tier_hit(key_view key) {
   co_return lookup::miss();
 }
 
+asio::awaitable<result<blob>> layered_store::get_or_load_erased(key_view key, load_function load) {
+  // Hits in the fastest tier skip the flight machinery entirely.
+  if (auto hit = co_await first_tier_hit(key); hit.is_hit()) co_return std::move(hit).value();
+  // Named, not a temporary in the co_await (see docs/ARCHITECTURE.md, GCC 12 rules).
+  auto join = [this](key_view k, const asio::any_io_executor& ex,
+                     std::unique_ptr<detail::flight_waiter> waiter,
+                     load_function l) { join_flight(k, ex, std::move(waiter), std::move(l)); };
+  co_return co_await detail::await_flight(key, std::move(load), join);
+}
+
 void layered_store::join_flight(key_view key, const asio::any_io_executor& executor,
                                 std::unique_ptr<detail::flight_waiter> waiter, load_function load) {
   std::shared_ptr<detail::flight> f;

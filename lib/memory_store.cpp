@@ -311,6 +311,15 @@ eviction_policy memory_store::policy() const noexcept {
   return impl_->options.policy;
 }
 
+asio::awaitable<result<blob>> memory_store::get_or_load_erased(key_view key, load_function load) {
+  if (auto hit = try_get(key)) co_return std::move(*hit);
+  // Named, not a temporary in the co_await (see docs/ARCHITECTURE.md, GCC 12 rules).
+  auto join = [this](key_view k, const asio::any_io_executor& ex,
+                     std::unique_ptr<detail::flight_waiter> waiter,
+                     load_function l) { join_flight(k, ex, std::move(waiter), std::move(l)); };
+  co_return co_await detail::await_flight(key, std::move(load), join);
+}
+
 void memory_store::join_flight(key_view key, const asio::any_io_executor& executor,
                                std::unique_ptr<detail::flight_waiter> waiter, load_function load) {
   auto& self = *impl_;

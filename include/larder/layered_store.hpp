@@ -82,18 +82,14 @@ class layered_store {
   /// on the first caller's executor, so cancelling a caller (it completes with
   /// errc::cancelled) never cancels it for the others. A loader failure reaches every
   /// waiter and nothing is written.
+  ///
+  /// Not a coroutine itself: GCC 12 destroys a temporary closure passed by value to a
+  /// coroutine twice, so the loader is taken by reference and erased here, before any
+  /// coroutine sees it. The loader must be copy- or move-constructible.
   template <class Loader>
-  asio::awaitable<result<blob>> get_or_load(key_view key, Loader loader) {
-    // Hits in the fastest tier skip the flight machinery entirely.
-    if (auto hit = co_await first_tier_hit(key); hit.is_hit()) co_return std::move(hit).value();
-    auto executor = co_await asio::this_coro::executor;
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(result<blob>)>(
-        [this, key, executor, loader = std::move(loader)](auto handler) mutable {
-          auto shared = std::make_shared<Loader>(std::move(loader));
-          join_flight(key, executor, detail::make_flight_waiter(std::move(handler)),
-                      [shared] { return (*shared)(); });
-        },
-        asio::use_awaitable);
+  asio::awaitable<result<blob>> get_or_load(key_view key, Loader&& loader) {
+    detail::load_function load = detail::erase_loader(std::forward<Loader>(loader));
+    return get_or_load_erased(key, std::move(load));
   }
 
   /// Stack-level counters (a get is one lookup, however many tiers it read); entries of
@@ -108,7 +104,8 @@ class layered_store {
 
  private:
   struct impl;
-  using load_function = std::function<asio::awaitable<result<blob>>()>;
+  using load_function = detail::load_function;
+  asio::awaitable<result<blob>> get_or_load_erased(key_view key, load_function load);
   asio::awaitable<lookup> first_tier_hit(key_view key);
   void join_flight(key_view key, const asio::any_io_executor& executor,
                    std::unique_ptr<detail::flight_waiter> waiter, load_function load);

@@ -115,18 +115,14 @@ class memory_store {
   /// one caller (its cancellation slot completes it with errc::cancelled) never cancels
   /// the load the others wait for. The store must outlive the call; the loader's result
   /// is discarded if the key is erased or invalidated while it runs.
+  ///
+  /// Not a coroutine itself: GCC 12 destroys a temporary closure passed by value to a
+  /// coroutine twice, so the loader is taken by reference and erased here, before any
+  /// coroutine sees it. The loader must be copy- or move-constructible.
   template <class Loader>
-  asio::awaitable<result<blob>> get_or_load(key_view key, Loader loader) {
-    if (auto hit = try_get(key)) co_return std::move(*hit);
-    auto executor = co_await asio::this_coro::executor;
-    co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(result<blob>)>(
-        [this, key, executor, loader = std::move(loader)](auto handler) mutable {
-          // Shared so the erased function stays copyable whatever the loader is.
-          auto shared = std::make_shared<Loader>(std::move(loader));
-          join_flight(key, executor, detail::make_flight_waiter(std::move(handler)),
-                      [shared] { return (*shared)(); });
-        },
-        asio::use_awaitable);
+  asio::awaitable<result<blob>> get_or_load(key_view key, Loader&& loader) {
+    detail::load_function load = detail::erase_loader(std::forward<Loader>(loader));
+    return get_or_load_erased(key, std::move(load));
   }
 
   metrics_snapshot metrics() const noexcept;
@@ -143,7 +139,8 @@ class memory_store {
 
  private:
   struct impl;
-  using load_function = std::function<asio::awaitable<result<blob>>()>;
+  using load_function = detail::load_function;
+  asio::awaitable<result<blob>> get_or_load_erased(key_view key, load_function load);
   void join_flight(key_view key, const asio::any_io_executor& executor,
                    std::unique_ptr<detail::flight_waiter> waiter, load_function load);
 

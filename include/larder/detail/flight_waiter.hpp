@@ -2,11 +2,17 @@
 // any_completion_handler). The handler runs on its own associated executor.
 #pragma once
 
+#include <asio/any_io_executor.hpp>
 #include <asio/associated_cancellation_slot.hpp>
 #include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
 #include <asio/post.hpp>
+#include <asio/this_coro.hpp>
+#include <asio/use_awaitable.hpp>
 #include <functional>
 #include <memory>
+#include <string_view>
 #include <utility>
 
 #include "larder/blob.hpp"
@@ -54,6 +60,28 @@ class flight_waiter_impl final : public flight_waiter {
 template <class Handler>
 std::unique_ptr<flight_waiter> make_flight_waiter(Handler handler) {
   return std::make_unique<flight_waiter_impl<Handler>>(std::move(handler));
+}
+
+/// A loader erased to what the stores keep: copyable whatever the loader is.
+using load_function = std::function<asio::awaitable<result<blob>>()>;
+
+template <class Loader>
+load_function erase_loader(Loader&& loader) {
+  auto shared = std::make_shared<std::decay_t<Loader>>(std::forward<Loader>(loader));
+  return [shared] { return (*shared)(); };
+}
+
+/// Suspend until the single flight for `key` completes. `join(key, executor, waiter,
+/// load)` is the store's own step: hand `waiter` to the key's flight, starting one with
+/// `load` on `executor` when there is none.
+template <class Join>
+asio::awaitable<result<blob>> await_flight(std::string_view key, load_function load, Join join) {
+  auto executor = co_await asio::this_coro::executor;
+  co_return co_await asio::async_initiate<decltype(asio::use_awaitable), void(result<blob>)>(
+      [&](auto handler) {
+        join(key, executor, make_flight_waiter(std::move(handler)), std::move(load));
+      },
+      asio::use_awaitable);
 }
 
 }  // namespace larder::detail
