@@ -1,10 +1,7 @@
 // layered_store: tiers fastest first, read-through with promotion, one load per key.
 #pragma once
 
-#include <asio/async_result.hpp>
 #include <asio/awaitable.hpp>
-#include <asio/this_coro.hpp>
-#include <asio/use_awaitable.hpp>
 #include <cstdint>
 #include <functional>
 #include <memory>
