@@ -72,9 +72,9 @@ struct memory_store_options {
 class memory_store {
  public:
   /// Per-entry bookkeeping counted against the byte budget: the entry header, its index
-  /// slot, ghost share and allocator header. larder-memory-bench measures 67-68 bytes at
+  /// slot, ghost share and allocator header. larder-memory-bench measures 58-60 bytes at
   /// 1M entries (docs/PERFORMANCE.md); rounded up so the budget never under-counts.
-  static constexpr std::size_t entry_overhead = 72;
+  static constexpr std::size_t entry_overhead = 64;
   /// Keys are limited to this many bytes (a memory cache of longer keys wastes memory).
   static constexpr std::size_t max_key_size = 65535;
 

@@ -52,7 +52,8 @@ shard::shard(unsigned index, const shard_config& config)
       small_target_entries_(
           std::max<std::uint64_t>(1, config.max_entries * config.small_percent / 100)),
       small_target_bytes_(
-          std::max<std::uint64_t>(1, config.max_bytes / 100 * config.small_percent)) {
+          std::max<std::uint64_t>(1, config.max_bytes / 100 * config.small_percent)),
+      index_(config.max_entries) {
   report_.shard = index;
   ordered_ = config.eager_prefix_index;
   if (config.policy == eviction_policy::s3_fifo && config.max_entries > 0) {
@@ -71,13 +72,11 @@ shard::shard(unsigned index, const shard_config& config)
 shard::~shard() {
   for (const auto& slot : deadlines_)
     release(slot.e);
-  for (entry* e : index_)
-    release(e);
+  index_.for_each([](entry* e) { release(e); });
 }
 
 entry* shard::find(const prehashed& k) const noexcept {
-  auto it = index_.find(k);
-  return it == index_.end() ? nullptr : *it;
+  return index_.find(k);
 }
 
 void shard::touch(entry* e) noexcept {
@@ -90,9 +89,9 @@ void shard::touch(entry* e) noexcept {
   }
 }
 
-void shard::link(entry* e, std::uint64_t weight, bool to_main) {
+void shard::link(entry* e, std::size_t hash, std::uint64_t weight, bool to_main) {
   e->set_flag(flag_live);
-  index_.insert(e);
+  index_.insert(e, hash);
   if (ordered_) order_.insert(e);
   bytes_ += weight;
   if (config_.policy == eviction_policy::lru || to_main) {
@@ -104,8 +103,8 @@ void shard::link(entry* e, std::uint64_t weight, bool to_main) {
   if (e->has(flag_ttl)) track_deadline(e);
 }
 
-void shard::unlink(entry* e, std::uint64_t weight) noexcept {
-  index_.erase(e);
+void shard::unlink(entry* e, std::uint64_t weight, std::size_t hash) noexcept {
+  index_.erase(e, hash);
   if (ordered_) order_.erase(e);
   bytes_ -= weight;
   (e->has(flag_main) ? main_ : small_).unlink(e, weight);
@@ -162,8 +161,9 @@ void shard::evict_one(eviction_reason reason, std::uint32_t now_s, departures& o
         main_.push_back(t, w);
         continue;
       }
-      ghost_insert(hash_key(t->key()));
-      unlink(t, w);
+      const auto hash = hash_key(t->key());
+      ghost_insert(hash);
+      unlink(t, w, hash);
       record_eviction(t, w, reason, now_s, out);
       return;
     }
@@ -216,7 +216,7 @@ shard::insert_outcome shard::insert(entry* e, const prehashed& k, std::uint32_t 
          (index_.size() + 1 > config_.max_entries || bytes_ + w > config_.max_bytes)) {
     evict_one(reason, now_s, out);
   }
-  link(e, w, to_main);
+  link(e, k.hash, w, to_main);
   return insert_outcome::stored;
 }
 
@@ -225,7 +225,7 @@ void shard::replace(entry* old, entry* e, const prehashed& k, std::uint64_t old_
   // Same key, same hash and same order: overwrite the index slots in place instead of an
   // erase and an insert (each a probe; the ordered one a walk of key comparisons). The
   // slot is not const memory; only its hash and order must not change, and they do not.
-  const_cast<entry*&>(*index_.find(k)) = e;
+  index_.replace(old, e, k.hash);
   if (ordered_) const_cast<entry*&>(*order_.find(old)) = e;
   // A put is a use: the new value goes to the back of the queue its key had earned.
   auto& queue = old->has(flag_main) ? main_ : small_;
@@ -251,7 +251,7 @@ bool shard::erase(const prehashed& k, departures& out) {
   entry* e = find(k);
   if (e) {
     const auto w = weight_of(e);
-    unlink(e, w);
+    unlink(e, w, k.hash);
     out.push_back({e, w, false, eviction_reason::entry_limit});
   }
   flights.mark_stale(k.key, true);
@@ -263,7 +263,7 @@ std::uint64_t shard::erase_prefix(std::string_view prefix, departures& out) {
   if (!ordered_) {
     // Built on first use: stores that never invalidate by prefix (fingerprint keys)
     // pay neither its memory nor its cost per put. From here on it is kept current.
-    order_.insert(index_.begin(), index_.end());
+    index_.for_each([this](entry* e) { order_.insert(e); });
     ordered_ = true;
   }
   // Look the range up again after each removal: btree iterators do not survive erasure.

@@ -4,10 +4,7 @@
 #pragma once
 
 #include <absl/container/btree_set.h>
-#include <absl/container/flat_hash_map.h>
-#include <absl/container/flat_hash_set.h>
 #include <absl/container/inlined_vector.h>
-#include <absl/hash/hash.h>
 
 #include <cstdint>
 #include <memory>
@@ -21,32 +18,11 @@
 #include "larder/eviction.hpp"
 #include "larder/memory_store.hpp"
 #include "memory/entry.hpp"
+#include "memory/entry_index.hpp"
 #include "memory/shard_mutex.hpp"
 
 namespace larder::detail::mem {
 
-/// A key with its hash, computed once per operation and shared by shard choice, index
-/// probe and ghost set.
-struct prehashed {
-  std::string_view key;
-  std::size_t hash;
-};
-
-inline std::size_t hash_key(std::string_view key) noexcept {
-  return absl::Hash<std::string_view>{}(key);
-}
-
-struct entry_hash {
-  using is_transparent = void;
-  std::size_t operator()(const entry* e) const noexcept { return hash_key(e->key()); }
-  std::size_t operator()(const prehashed& k) const noexcept { return k.hash; }
-};
-struct entry_eq {
-  using is_transparent = void;
-  bool operator()(const entry* a, const entry* b) const noexcept { return a == b; }
-  bool operator()(const entry* a, const prehashed& k) const noexcept { return a->key() == k.key; }
-  bool operator()(const prehashed& k, const entry* a) const noexcept { return a->key() == k.key; }
-};
 // Byte-wise key order, for prefix ranges.
 struct key_less {
   using is_transparent = void;
@@ -125,11 +101,12 @@ class shard {
   detail::flight_table flights;
 
  private:
-  void link(entry* e, std::uint64_t weight, bool to_main);
+  void link(entry* e, std::size_t hash, std::uint64_t weight, bool to_main);
   void replace(entry* old, entry* e, const prehashed& k, std::uint64_t old_w, std::uint64_t w);
   void track_deadline(entry* e);
   // Unlink from index, order and queue; the caller decides what happens to the reference.
-  void unlink(entry* e, std::uint64_t weight) noexcept;
+  void unlink(entry* e, std::uint64_t weight, std::size_t hash) noexcept;
+  void unlink(entry* e, std::uint64_t weight) noexcept { unlink(e, weight, hash_key(e->key())); }
   void evict_one(eviction_reason reason, std::uint32_t now_s, departures& out);
   void record_eviction(entry* e, std::uint64_t weight, eviction_reason reason, std::uint32_t now_s,
                        departures& out);
@@ -144,7 +121,7 @@ class shard {
   std::uint64_t small_target_entries_;
   std::uint64_t small_target_bytes_;
 
-  absl::flat_hash_set<entry*, entry_hash, entry_eq> index_;
+  entry_index index_;
   // Key order for invalidate_prefix, built on its first use (see erase_prefix).
   absl::btree_set<entry*, key_less> order_;
   bool ordered_ = false;
