@@ -69,6 +69,38 @@ class mutex_lru {
       evict_lru();
   }
 
+  /// Removes the entry; true when there was one.
+  bool erase(std::string_view key) {
+    larder::blob dropped;  // released after the lock, as in put
+    std::lock_guard lock(mutex_);
+    const auto it = index_.find(key);
+    if (it == index_.end()) return false;
+    bytes_ -= it->first.size() + it->second->value.size();
+    dropped.swap(it->second->value);
+    order_.erase(it->second);
+    index_.erase(it);
+    return true;
+  }
+
+  /// Removes every entry whose key starts with `prefix`. No ordered index: the whole
+  /// list is walked under the lock, the cost a store without one pays.
+  std::size_t erase_prefix(std::string_view prefix) {
+    std::lock_guard lock(mutex_);
+    std::size_t removed = 0;
+    for (auto it = order_.begin(); it != order_.end();) {
+      if (!it->key.starts_with(prefix)) {
+        ++it;
+        continue;
+      }
+      bytes_ -= it->key.size() + it->value.size();
+      const auto slot = index_.find(it->key);
+      it = order_.erase(it);  // first: its key view points into the map node
+      index_.erase(slot);
+      ++removed;
+    }
+    return removed;
+  }
+
   std::size_t size() const {
     std::lock_guard lock(mutex_);
     return index_.size();

@@ -72,6 +72,39 @@ class seed_store {
       evict_oldest(s);
   }
 
+  /// Removes the entry; true when there was one.
+  bool erase(std::string_view key) {
+    shard& s = shards_[shard_of(key)];
+    larder::blob dropped;  // released after the shard lock
+    std::lock_guard lock(s.mutex_);
+    const auto it = s.map_.find(key);
+    if (it == s.map_.end()) return false;
+    s.bytes_ -= it->first.size() + it->second.value.size();
+    dropped.swap(it->second.value);
+    s.map_.erase(it);
+    return true;
+  }
+
+  /// Removes every entry whose key starts with `prefix`: every shard is scanned in full,
+  /// as the seed has no ordered index.
+  std::size_t erase_prefix(std::string_view prefix) {
+    std::size_t removed = 0;
+    for (std::size_t i = 0; i < shard_count; ++i) {
+      shard& s = shards_[i];
+      std::lock_guard lock(s.mutex_);
+      for (auto it = s.map_.begin(); it != s.map_.end();) {
+        if (std::string_view(it->first).starts_with(prefix)) {
+          s.bytes_ -= it->first.size() + it->second.value.size();
+          it = s.map_.erase(it);
+          ++removed;
+        } else {
+          ++it;
+        }
+      }
+    }
+    return removed;
+  }
+
   std::size_t size() const {
     std::size_t n = 0;
     for (std::size_t i = 0; i < shard_count; ++i) {
