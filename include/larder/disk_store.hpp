@@ -8,6 +8,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "larder/blob.hpp"
 #include "larder/io_engine.hpp"
@@ -32,6 +33,29 @@ struct disk_store_options {
   std::size_t max_key_size = 65535;
   /// Coroutines that rebuild the index at open, each taking fan-out directories in turn.
   unsigned scan_parallelism = 8;
+  /// false (for tools that inspect an existing cache): open neither creates the root nor
+  /// adopts a directory that is not a cache. The root must exist (else ENOENT, as an errno
+  /// code) and hold nothing but fan-out directories (else errc::not_a_cache_directory).
+  bool create_root = true;
+  /// false (for inspection without side effects): open leaves stale temp files and files that
+  /// fail its checks where they are. They are still counted (corrupt_entries) and not indexed.
+  bool remove_invalid = true;
+};
+
+/// One entry of the index, as entries() lists it.
+struct disk_entry_info {
+  std::string key;
+  std::uint64_t size = 0;  ///< the whole file: header, key, payload, footer
+};
+
+/// What verify() found. Every indexed entry lands in exactly one of ok, corrupt, unreadable.
+struct disk_verify_report {
+  std::uint64_t checked = 0;     ///< entries looked at
+  std::uint64_t ok = 0;          ///< read in full and verified (header, key, lengths, footer)
+  std::uint64_t corrupt = 0;     ///< failed verification, vanished, or not a regular file
+  std::uint64_t removed = 0;     ///< corrupt entries removed (only with `repair`)
+  std::uint64_t unreadable = 0;  ///< an I/O error prevented a verdict; never removed
+  std::error_code first_error;   ///< the first of those I/O errors
 };
 
 /// What flush has made durable. `pending`: entries installed since the last successful flush
@@ -113,6 +137,18 @@ class disk_store {
   /// Removes every entry whose key starts with `prefix` (byte prefix); cost grows with
   /// the matches (an ordered index). Returns how many went.
   asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix);
+
+  /// A snapshot of the index, least recently used first (the order eviction takes). For
+  /// tools: it copies every key, so it costs memory in proportion to the index.
+  std::vector<disk_entry_info> entries() const;
+
+  /// Reads every entry indexed when the call began in full and checks it as get does.
+  /// `repair`: a corrupt entry is counted, removed and dropped from the index, as a get would;
+  /// otherwise the file and the index are left alone (the entry's next get removes it). An
+  /// I/O error counts the entry unreadable and leaves it. Entries are checked one at a time.
+  /// Completion and lifetimes as get; cancellation: the entry being read comes back
+  /// unreadable (errc::cancelled), and so do the rest.
+  asio::awaitable<disk_verify_report> verify(bool repair);
 
   metrics_snapshot metrics() const noexcept;
   disk_store_metrics disk_metrics() const noexcept;

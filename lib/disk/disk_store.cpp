@@ -160,6 +160,11 @@ asio::awaitable<result<std::unique_ptr<disk_store>>> disk_store::open(
     options.root = std::move(*root);
   }
   if (options.root[0] != '/') co_return errc::invalid_argument;
+  // A tool pointed at a mistyped or foreign path must neither create nor scan it; for an
+  // existing cache the mkdirat calls below then only meet EEXIST.
+  if (!options.create_root) {
+    if (auto ec = co_await detail::disk::check_root(*engine, options.root)) co_return ec;
+  }
   // Create the root and its parents; intermediate errors surface through the final open.
   for (std::size_t slash = options.root.find('/', 1);; slash = options.root.find('/', slash + 1)) {
     const bool last = slash == std::string::npos;

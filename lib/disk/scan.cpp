@@ -125,6 +125,7 @@ asio::awaitable<void> scan_dirs(scan_state& state) {
     for (const auto& name : names) {
       const auto path = dname + '/' + name;
       if (name.find(".tmp.") != std::string::npos) {
+        if (!s.options.remove_invalid) continue;  // an inspection leaves the tree as it is
         // A put that never finished (its process died): never an entry.
         const auto ec = co_await s.engine->unlinkat(s.root_fd, path);
         if (!ec) bump(s.disk.temp_removed);
@@ -134,7 +135,7 @@ asio::awaitable<void> scan_dirs(scan_state& state) {
       auto entry = co_await recover(s, path, name);
       if (entry.outcome == recovered::bad) {
         bump(s.disk.corrupt);
-        co_await s.engine->unlinkat(s.root_fd, path);
+        if (s.options.remove_invalid) co_await s.engine->unlinkat(s.root_fd, path);
       }
       if (entry.outcome != recovered::entry) continue;
       std::lock_guard lock(state.mutex);

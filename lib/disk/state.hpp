@@ -127,6 +127,9 @@ struct disk_store::impl {
 namespace detail::disk {
 // Rebuilds the index of a freshly opened store (scan.cpp).
 asio::awaitable<void> scan(disk_store::impl& s);
+// For disk_store_options::create_root == false: ENOENT when `root` is missing,
+// errc::not_a_cache_directory when it holds anything but fan-out directories (inspect.cpp).
+asio::awaitable<std::error_code> check_root(io_engine& engine, const std::string& root);
 }  // namespace detail::disk
 
 }  // namespace larder
