@@ -116,6 +116,13 @@ class io_engine {
   /// until the kernel lets go of it, then is freed.
   asio::awaitable<result<blob_buffer>> read(int fd, std::size_t length, std::uint64_t offset);
 
+  /// read() that never waits (RWF_NOWAIT): it completes with bytes already in the page
+  /// cache, or fails with EAGAIN where read() would wait for the device, and with EAGAIN or
+  /// EOPNOTSUPP (kernel-dependent) on a FIFO or socket. On io_uring a cached read completes inline, without a
+  /// kernel worker. Completion, cancellation and lifetimes as read().
+  asio::awaitable<result<blob_buffer>> read_nowait(int fd, std::size_t length,
+                                                   std::uint64_t offset);
+
   /// Writes all of `data` at `offset`, resubmitting the rest after short writes. Completes with
   /// data.size(), or an error after which a prefix may have been written. `data` is kept alive
   /// by the request, not the caller. Cancelled: some or all of it may still be written.

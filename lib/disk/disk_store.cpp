@@ -36,40 +36,35 @@ constexpr unsigned dir_mode = 0755;
 
 // --- impl helpers ---------------------------------------------------------------------
 
-std::string disk_store::impl::remove_locked(decltype(index)::iterator it) {
-  auto path = detail::disk::relative_path(detail::disk::name_of(it->first));
-  bytes -= it->second.size;
-  by_tick.erase(it->second.tick);
-  index.erase(it);
+std::string disk_store::impl::remove_locked(detail::disk::index_node* n) {
+  auto path = detail::disk::relative_path(detail::disk::name_of(n->key()));
+  bytes -= n->size;
+  index.remove(n);
   // A removed entry has nothing left to make durable.
   pending.erase(path);
   return path;
 }
 
-void disk_store::impl::install_locked(const std::string& key, const std::string& path, unsigned dir,
+void disk_store::impl::install_locked(std::string_view key, const std::string& path, unsigned dir,
                                       std::uint64_t size) {
-  auto [it, inserted] = index.try_emplace(key);
-  if (!inserted) {
-    bytes -= it->second.size;
-    by_tick.erase(it->second.tick);
-  }
-  it->second.size = size;
-  it->second.generation = next_generation++;
-  it->second.tick = next_tick++;
-  by_tick.emplace(it->second.tick, key);
-  bytes += size;
+  bool created = false;
+  auto* n = index.upsert(key, created);
+  bytes = bytes - n->size + size;
+  n->size = size;
+  n->generation = next_generation++;
   const auto seq = next_seq++;
   pending[path] = seq;
   dirty_dirs[dir] = seq;
 }
 
 void disk_store::impl::evict_locked(std::vector<std::string>& out) {
-  while (!by_tick.empty() && (bytes > options.max_bytes ||
-                              (options.max_entries != 0 && index.size() > options.max_entries))) {
-    auto it = index.find(by_tick.begin()->second);
+  while (index.least_recent() &&
+         (bytes > options.max_bytes ||
+          (options.max_entries != 0 && index.size() > options.max_entries))) {
+    auto* n = index.least_recent();
     counters.add(counter::evictions);
-    counters.add(counter::evicted_bytes, it->second.size);
-    out.push_back(remove_locked(it));
+    counters.add(counter::evicted_bytes, n->size);
+    out.push_back(remove_locked(n));
   }
 }
 
@@ -90,9 +85,9 @@ asio::awaitable<std::error_code> disk_store::impl::ensure_dir(unsigned dir, bool
 
 bool disk_store::impl::forget(const std::string& key, std::uint64_t generation) {
   std::lock_guard lock(mutex);
-  auto it = index.find(key);
-  if (it == index.end() || it->second.generation != generation) return false;
-  remove_locked(it);
+  auto* n = index.find(key);
+  if (!n || n->generation != generation) return false;
+  remove_locked(n);
   return true;
 }
 
@@ -194,16 +189,18 @@ asio::awaitable<result<std::unique_ptr<disk_store>>> disk_store::open(
 asio::awaitable<lookup> disk_store::get(key_view key) {
   auto& s = *impl_;
   std::uint64_t generation = 0;
+  std::uint64_t expected_size = 0;
   {
     std::lock_guard lock(s.mutex);
-    auto it = s.index.find(key);
-    if (it == s.index.end()) {
+    auto* n = s.index.find(key);
+    if (!n) {
       // The index is complete (rebuilt at open), so a miss needs no I/O.
       s.counters.add(counter::misses);
       co_return lookup::miss();
     }
-    s.touch_locked(it);
-    generation = it->second.generation;
+    s.index.touch(n);
+    generation = n->generation;
+    expected_size = n->size;
   }
   const std::string k(key);  // the view need not outlive our suspensions
   const auto path = detail::disk::relative_path(detail::disk::name_of(k));
@@ -215,38 +212,64 @@ asio::awaitable<lookup> disk_store::get(key_view key) {
     return lookup::fault(ec);
   };
 
-  auto fd = co_await s.open_entry(path);
-  if (!fd) {
-    if (is_errno(fd.error(), ENOENT)) {
-      s.forget(k, generation);
-      s.counters.add(counter::misses);
-      co_return lookup::miss();
+  // Fast path: the index knows the file's size (bounded by max_value_size when it was put
+  // or scanned), so no statx: read one byte more than that, without waiting (RWF_NOWAIT:
+  // page-cache hits complete inline on io_uring, no kernel worker); the footer check
+  // refuses anything else. Whatever fails takes the careful path: statx (a regular file of
+  // a sane size, else discarded), then a read of its real size that may wait for the
+  // device. So a FIFO or device never gets a waiting read, data not in the page cache is
+  // still read, and a file that a put renamed into place a moment before it updated the
+  // index is not taken for corruption.
+  for (bool careful = false;; careful = true) {
+    auto fd = co_await s.open_entry(path);
+    if (!fd) {
+      if (is_errno(fd.error(), ENOENT)) {
+        s.forget(k, generation);
+        s.counters.add(counter::misses);
+        co_return lookup::miss();
+      }
+      // ELOOP: a symlink; EXDEV: resolution would leave the root. Never followed.
+      if (is_errno(fd.error(), ELOOP) || is_errno(fd.error(), EXDEV))
+        co_return co_await s.discard(k, generation, path);
+      co_return fault(fd.error());
     }
-    // ELOOP: a symlink; EXDEV: resolution would leave the root. Never followed.
-    if (is_errno(fd.error(), ELOOP) || is_errno(fd.error(), EXDEV))
+    std::uint64_t want = expected_size + 1;
+    if (careful) {
+      auto st = co_await s.engine->statx(*fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE);
+      if (!st) {
+        co_await s.engine->close(*fd);
+        co_return fault(st.error());
+      }
+      // Anything but a regular file, or a size out of bounds, before allocating for it.
+      if (!S_ISREG(st->stx_mode) || st->stx_size < detail::disk::file_size(k.size(), 0) ||
+          st->stx_size > detail::disk::file_size(k.size(), s.options.max_value_size)) {
+        co_await s.engine->close(*fd);
+        co_return co_await s.discard(k, generation, path);
+      }
+      want = st->stx_size;
+    }
+    // Two statements: GCC 12 miscompiles co_await inside ?: (docs/ARCHITECTURE.md).
+    result<blob_buffer> buffer = errc::io_error;
+    if (careful)
+      buffer = co_await s.engine->read(*fd, want, 0);
+    else
+      buffer = co_await s.engine->read_nowait(*fd, want, 0);
+    // A read-only descriptor's close does no I/O: closed here, not as another request.
+    ::close(*fd);
+    if (!buffer) {
+      if (!careful && !is_errno(buffer.error(), EIO)) continue;
+      co_return fault(buffer.error());
+    }
+    bump(s.disk.bytes_read, buffer->size());
+    const blob file = std::move(*buffer).freeze();
+    const auto range = detail::disk::verify(file.bytes(), k);
+    if (!range) {
+      if (!careful) continue;
       co_return co_await s.discard(k, generation, path);
-    co_return fault(fd.error());
+    }
+    s.counters.add(counter::hits);
+    co_return lookup::hit(file.slice(range->offset, range->length));
   }
-  auto st = co_await s.engine->statx(*fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE);
-  if (!st) {
-    co_await s.engine->close(*fd);
-    co_return fault(st.error());
-  }
-  // Refuse anything but a regular file, and bound the size before allocating for it.
-  if (!S_ISREG(st->stx_mode) || st->stx_size < detail::disk::file_size(k.size(), 0) ||
-      st->stx_size > detail::disk::file_size(k.size(), s.options.max_value_size)) {
-    co_await s.engine->close(*fd);
-    co_return co_await s.discard(k, generation, path);
-  }
-  auto buffer = co_await s.engine->read(*fd, st->stx_size, 0);
-  co_await s.engine->close(*fd);
-  if (!buffer) co_return fault(buffer.error());
-  bump(s.disk.bytes_read, buffer->size());
-  const blob file = std::move(*buffer).freeze();
-  const auto range = detail::disk::verify(file.bytes(), k);
-  if (!range) co_return co_await s.discard(k, generation, path);
-  s.counters.add(counter::hits);
-  co_return lookup::hit(file.slice(range->offset, range->length));
 }
 
 asio::awaitable<std::error_code> disk_store::put(key_view key, blob value) {
@@ -318,9 +341,9 @@ asio::awaitable<result<bool>> disk_store::erase(key_view key) {
   std::vector<std::string> gone;
   {
     std::lock_guard lock(s.mutex);
-    auto it = s.index.find(key);
-    if (it == s.index.end()) co_return false;
-    gone.push_back(s.remove_locked(it));
+    auto* n = s.index.find(key);
+    if (!n) co_return false;
+    gone.push_back(s.remove_locked(n));
   }
   co_await s.unlink_all(std::move(gone));
   co_return true;
@@ -331,12 +354,8 @@ asio::awaitable<result<std::uint64_t>> disk_store::invalidate_prefix(key_view pr
   std::vector<std::string> gone;
   {
     std::lock_guard lock(s.mutex);
-    auto it = s.index.lower_bound(prefix);
-    while (it != s.index.end() && std::string_view(it->first).starts_with(prefix)) {
-      auto next = std::next(it);
-      gone.push_back(s.remove_locked(it));
-      it = next;
-    }
+    for (auto* n : s.index.with_prefix(prefix))
+      gone.push_back(s.remove_locked(n));
   }
   const std::uint64_t count = gone.size();
   co_await s.unlink_all(std::move(gone));

@@ -66,10 +66,9 @@ std::vector<disk_entry_info> disk_store::entries() const {
   std::lock_guard lock(impl_->mutex);
   std::vector<disk_entry_info> out;
   out.reserve(impl_->index.size());
-  for (const auto& [tick, key] : impl_->by_tick) {
-    const auto it = impl_->index.find(key);
-    out.push_back({key, it->second.size});
-  }
+  impl_->index.for_each_by_use([&out](const detail::disk::index_node& n) {
+    out.push_back({std::string(n.key()), n.size});
+  });
   return out;
 }
 
@@ -79,8 +78,9 @@ asio::awaitable<disk_verify_report> disk_store::verify(bool repair) {
   {
     std::lock_guard lock(s.mutex);
     work.reserve(s.index.size());
-    for (const auto& [key, entry] : s.index)
-      work.emplace_back(key, entry.generation);
+    s.index.for_each_by_use([&work](const detail::disk::index_node& n) {
+      work.emplace_back(std::string(n.key()), n.generation);
+    });
   }
   disk_verify_report report;
   report.checked = work.size();

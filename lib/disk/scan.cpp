@@ -164,10 +164,11 @@ asio::awaitable<void> scan(disk_store::impl& s) {
             [](const found& a, const found& b) { return a.mtime_ns < b.mtime_ns; });
   std::lock_guard lock(s.mutex);
   for (auto& e : state.entries) {
-    auto [it, inserted] = s.index.try_emplace(std::move(e.key));
-    if (!inserted) continue;
-    it->second = {e.size, s.next_tick++, s.next_generation++};
-    s.by_tick.emplace(it->second.tick, it->first);
+    bool created = false;
+    auto* n = s.index.upsert(e.key, created);
+    if (!created) continue;
+    n->size = e.size;
+    n->generation = s.next_generation++;
     s.bytes += e.size;
   }
 }

@@ -14,6 +14,7 @@
 #include <system_error>
 #include <vector>
 
+#include "disk/index.hpp"
 #include "larder/disk_store.hpp"
 #include "larder/io_engine.hpp"
 #include "larder/metrics.hpp"
@@ -21,14 +22,6 @@
 namespace larder {
 
 namespace detail::disk {
-
-struct index_entry {
-  std::uint64_t size = 0;  // whole file: header, key, payload, footer
-  std::uint64_t tick = 0;  // last use; the smallest goes first
-  // Bumped by every put, so that a get that found the file missing or corrupt drops the
-  // index entry only if no newer put replaced it meanwhile.
-  std::uint64_t generation = 0;
-};
 
 // Disk-only counters, relaxed atomics like metric_counters.
 struct disk_counters {
@@ -76,10 +69,9 @@ struct disk_store::impl {
   // Guards everything below. Never held across a co_await: operations copy what they need,
   // release it, do their I/O, and come back to publish.
   mutable std::mutex mutex;
-  // Ordered by key bytes so that invalidate_prefix walks only the matching range.
-  std::map<std::string, detail::disk::index_entry, std::less<>> index;
-  std::map<std::uint64_t, std::string> by_tick;  // last use order, for eviction
-  std::uint64_t next_tick = 1;
+  // Ordered by key bytes so that invalidate_prefix walks only the matching range; also
+  // keeps last-use order for eviction.
+  detail::disk::disk_index index;
   std::uint64_t next_generation = 1;
   std::uint64_t bytes = 0;
   // Flush bookkeeping: each change carries a sequence number; a flush clears only what it
@@ -92,16 +84,10 @@ struct disk_store::impl {
 
   bool disabled() const noexcept { return options.max_bytes == 0; }
 
-  // Under the lock: makes `it` the most recently used.
-  void touch_locked(decltype(index)::iterator it) {
-    by_tick.erase(it->second.tick);
-    it->second.tick = next_tick++;
-    by_tick.emplace(it->second.tick, it->first);
-  }
   // Under the lock: forgets the entry; returns its relative path for the caller to unlink.
-  std::string remove_locked(decltype(index)::iterator it);
+  std::string remove_locked(detail::disk::index_node* n);
   // Under the lock: records a file just installed under `key`.
-  void install_locked(const std::string& key, const std::string& path, unsigned dir,
+  void install_locked(std::string_view key, const std::string& path, unsigned dir,
                       std::uint64_t size);
   // Under the lock: evicts least recently used entries until the bounds hold; their paths
   // go to `out`. Counts evictions.

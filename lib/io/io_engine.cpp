@@ -230,6 +230,17 @@ asio::awaitable<result<blob_buffer>> io_engine::read(int fd, std::size_t length,
   }(impl_, fd, length, offset);
 }
 
+asio::awaitable<result<blob_buffer>> io_engine::read_nowait(int fd, std::size_t length,
+                                                            std::uint64_t offset) {
+  return [](std::weak_ptr<io::backend> engine, int fd, std::size_t length,
+            std::uint64_t offset) -> asio::awaitable<result<blob_buffer>> {
+    auto op = make<io::read_op>(fd, length, offset, /*nowait=*/true);
+    const std::error_code ec = co_await run_one(std::move(engine), *op);
+    if (ec) co_return ec;
+    co_return op->take();
+  }(impl_, fd, length, offset);
+}
+
 namespace {
 template <class Op>
 asio::awaitable<result<std::size_t>> do_transfer(std::weak_ptr<io::backend> engine,

@@ -1,6 +1,7 @@
 #include "io/ops.hpp"
 
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -67,7 +68,7 @@ bool transfer_op::complete(int res) {
     }
     return false;  // ready (or interrupted): try the transfer again
   }
-  if (res == -EAGAIN) {
+  if (res == -EAGAIN && !nowait_) {
     poll_next_ = true;
     return false;
   }
@@ -92,19 +93,26 @@ bool transfer_op::prepare_poll(io_uring_sqe& sqe) noexcept {
   return true;
 }
 
-read_op::read_op(int fd, std::size_t length, std::uint64_t offset)
-    : transfer_op(fd, offset, POLLIN), buffer_(length) {}
+read_op::read_op(int fd, std::size_t length, std::uint64_t offset, bool nowait)
+    : transfer_op(fd, offset, POLLIN, nowait), buffer_(length) {}
 
 void read_op::prepare(io_uring_sqe& sqe) {
   if (prepare_poll(sqe)) return;
   io_uring_prep_read(&sqe, fd_, buffer_.data() + done_,
                      static_cast<unsigned>(std::min(remaining(), max_chunk)), offset_now());
+  if (nowait()) sqe.rw_flags = RWF_NOWAIT;
 }
 
 int read_op::perform(blocking_context& ctx) {
-  if (const int r = ctx.wait_ready(fd_, POLLIN); r < 0) return r;
   std::byte* at = buffer_.data() + done_;
   const std::size_t n = std::min(remaining(), max_chunk);
+  if (nowait()) {
+    iovec iov{at, n};
+    return positioned_or_streamed(
+        offset_now(), [&](off_t off) { return ::preadv2(fd_, &iov, 1, off, RWF_NOWAIT); },
+        [&] { return ::preadv2(fd_, &iov, 1, -1, RWF_NOWAIT); });
+  }
+  if (const int r = ctx.wait_ready(fd_, POLLIN); r < 0) return r;
   return positioned_or_streamed(
       offset_now(), [&](off_t off) { return ::pread(fd_, at, n, off); },
       [&] { return ::read(fd_, at, n); });

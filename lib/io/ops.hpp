@@ -46,8 +46,8 @@ class transfer_op : public op {
   std::size_t done() const noexcept { return done_; }
 
  protected:
-  transfer_op(int fd, std::uint64_t offset, short poll_events) noexcept
-      : fd_(fd), offset_(offset), poll_events_(poll_events) {}
+  transfer_op(int fd, std::uint64_t offset, short poll_events, bool nowait = false) noexcept
+      : fd_(fd), offset_(offset), poll_events_(poll_events), nowait_(nowait) {}
   std::uint64_t offset_now() const noexcept {
     return offset_ == current_position ? offset_ : offset_ + done_;
   }
@@ -57,6 +57,7 @@ class transfer_op : public op {
   virtual void advance(std::size_t n) noexcept = 0;
   /// A result of 0 with bytes remaining: end of file for a read, an error for a write.
   virtual bool zero_is_end() const noexcept = 0;
+  bool nowait() const noexcept { return nowait_; }
   /// True (and prepares a poll) when the previous attempt said EAGAIN.
   bool prepare_poll(io_uring_sqe& sqe) noexcept;
 
@@ -66,13 +67,14 @@ class transfer_op : public op {
 
  private:
   short poll_events_;
+  bool nowait_;  // RWF_NOWAIT: EAGAIN is the result, not a reason to poll
   bool poll_next_ = false;
   bool polling_ = false;
 };
 
 class read_op final : public transfer_op {
  public:
-  read_op(int fd, std::size_t length, std::uint64_t offset);
+  read_op(int fd, std::size_t length, std::uint64_t offset, bool nowait = false);
   void prepare(io_uring_sqe& sqe) override;
   int perform(blocking_context& ctx) override;
   /// The bytes read, shrunk to what the file had.
