@@ -8,6 +8,7 @@ LARDER_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   libasio-dev liburing-dev catch2 libconcurrentqueue-dev librust-blake3-dev libabsl-dev
   libcli11-dev libhiredis-dev redis-server nlohmann-json3-dev libsqlite3-dev
+  strace fio
 )
 
 larder_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -26,9 +27,9 @@ larder_install_packages() {
     "${missing[@]}" >/dev/null
 }
 
-# larder_build DIR [meson options...]: configure DIR once (reconfigure when the options
-# change), then build it.
-larder_build() {
+# larder_configure DIR [meson options...]: configure DIR once (reconfigure when the options
+# change). LARDER_TARGETS (optional, space-separated ninja targets) limits larder_build.
+larder_configure() {
   local dir=$1
   shift
   local stamp="$LARDER_ROOT/$dir/.larder-options" wanted="$*"
@@ -40,6 +41,30 @@ larder_build() {
     meson configure "$LARDER_ROOT/$dir" "$@" >/dev/null
   fi
   echo "$wanted" >"$stamp"
-  larder_log "building $dir"
-  ninja -C "$LARDER_ROOT/$dir" >/dev/null || ninja -C "$LARDER_ROOT/$dir"
+}
+
+# larder_build DIR [meson options...]: configure, then build everything.
+larder_build() {
+  larder_configure "$@"
+  larder_log "building $1"
+  ninja -C "$LARDER_ROOT/$1" >/dev/null || ninja -C "$LARDER_ROOT/$1"
+}
+
+# larder_build_suite DIR SUITE [meson options...]: configure, then build only what the tests
+# of SUITE run (ThreadSanitizer builds are slow; CI time counts).
+larder_build_suite() {
+  local dir=$1 suite=$2
+  shift 2
+  larder_configure "$dir" "$@"
+  local targets
+  targets=$(cd "$LARDER_ROOT/$dir" && meson introspect --tests | python3 -c '
+import json, os, sys
+suite = sys.argv[1]
+for t in json.load(sys.stdin):
+    if any(s.endswith(":" + suite) or s == suite for s in t["suite"]):
+        print(os.path.relpath(t["cmd"][0]))
+' "$suite" | sort -u)
+  larder_log "building $dir (the $suite suite)"
+  # shellcheck disable=SC2086
+  ninja -C "$LARDER_ROOT/$dir" $targets >/dev/null || ninja -C "$LARDER_ROOT/$dir" $targets
 }
