@@ -1,0 +1,307 @@
+// live_core: keys, reads with single-flight fetches, guarded fills, group invalidation,
+// watchers and metrics. Writes, events and shutdown are in queue.cpp.
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/experimental/channel_error.hpp>
+#include <asio/this_coro.hpp>
+
+#include "live/core_impl.hpp"
+
+namespace larder::detail {
+
+live_core::impl::impl(asio::any_io_executor ex, any_store s, live_table_options o)
+    : executor(std::move(ex)),
+      store(std::move(s)),
+      options(std::move(o)),
+      prefix(options.cache_key + '/'),
+      queue(executor, options.queue_capacity),
+      worker_done(executor, 1),
+      consumer_done(executor, 1),
+      consumer_strand(asio::make_strand(executor)) {}
+
+result<live_core> live_core::create(asio::any_io_executor executor, any_store store,
+                                    live_table_options options) {
+  // A '/' inside the cache key would put one table's group inside another's
+  // ("a" would clear "a/b/page/1"), and page keys are only unambiguous without one.
+  if (options.cache_key.empty() || options.cache_key.find('/') != std::string::npos)
+    return errc::invalid_argument;
+  if (options.page_size == 0 || options.queue_capacity == 0 || options.write_attempts == 0)
+    return errc::invalid_argument;
+  if (options.initial_backoff.count() < 0 || options.max_backoff < options.initial_backoff)
+    return errc::invalid_argument;
+  if (options.watch_capacity == 0) return errc::invalid_argument;
+  return live_core(
+      std::make_shared<impl>(std::move(executor), std::move(store), std::move(options)));
+}
+
+const live_table_options& live_core::options() const noexcept {
+  return impl_->options;
+}
+const asio::any_io_executor& live_core::executor() const noexcept {
+  return impl_->executor;
+}
+const std::string& live_core::group_prefix() const noexcept {
+  return impl_->prefix;
+}
+std::string live_core::page_key(std::uint64_t number) const {
+  return impl_->prefix + "page/" + std::to_string(number);
+}
+std::string live_core::row_key(std::string_view id) const {
+  std::string key = impl_->prefix + "id/";
+  key.append(id);
+  return key;
+}
+
+bool live_core::shutting_down() const noexcept {
+  return impl_->stopping.load();
+}
+
+void live_core::count_hit(read_target target) noexcept {
+  impl_->add(target == read_target::page ? live_stat::page_hits : live_stat::row_hits);
+}
+void live_core::count_miss(read_target target) noexcept {
+  impl_->add(target == read_target::page ? live_stat::page_misses : live_stat::row_misses);
+}
+void live_core::count_decode_fault() noexcept {
+  impl_->add(live_stat::decode_faults);
+}
+void live_core::count_stale_served() noexcept {
+  impl_->add(live_stat::stale_served);
+}
+
+asio::awaitable<lookup> live_core::cached(std::string_view key) {
+  auto self = impl_;
+  if (self->dirty.load()) {
+    // One reader at a time retries the failed invalidation; the others go to the source.
+    if (!self->healing.exchange(true)) {
+      std::optional<live_notification> quiet;
+      (void)co_await self->invalidate(std::move(quiet));
+      self->healing.store(false);
+    }
+    if (self->dirty.load()) {
+      self->add(live_stat::bypassed_reads);
+      co_return lookup::miss();
+    }
+  }
+  auto found = co_await self->store.get(key);
+  if (found.is_fault()) {
+    self->add(live_stat::store_faults);
+    co_return lookup::miss();
+  }
+  co_return found;
+}
+
+asio::awaitable<result<blob>> live_core::fetch_shared(std::string_view key, fetch_function fetch) {
+  auto self = impl_;
+  // Named, not a temporary in the co_await (the GCC 12 rules in docs/ARCHITECTURE.md).
+  // `self` keeps the state alive for the whole await; the lambda holds a plain pointer.
+  auto join = [state = self.get()](std::string_view k, const asio::any_io_executor& ex,
+                                   std::unique_ptr<flight_waiter> waiter, load_function load) {
+    state->join(k, ex, std::move(waiter), std::move(load));
+  };
+  co_return co_await detail::await_flight(key, std::move(fetch), join);
+}
+
+bool live_core::start_refresh(std::string_view key, fetch_function fetch) {
+  auto& self = *impl_;
+  std::shared_ptr<flight> f;
+  std::uint64_t generation0 = 0;
+  {
+    std::lock_guard lock(self.mutex);
+    if (auto running = self.flights.find(key); running && !running->stale) return false;
+    f = self.flights.start(key);
+    generation0 = self.generation.load();
+  }
+  self.add(live_stat::refreshes);
+  self.lead(self.executor, std::string(key), std::move(f), generation0, std::move(fetch));
+  return true;
+}
+
+void live_core::impl::join(std::string_view key, const asio::any_io_executor& ex,
+                           std::unique_ptr<flight_waiter> waiter, fetch_function fetch) {
+  std::shared_ptr<flight> f;
+  std::uint64_t generation0 = 0;
+  {
+    std::lock_guard lock(mutex);
+    f = flights.find(key);
+    // A stale flight began before an invalidation: a reader arriving after it must not
+    // receive its rows (it may be reading its own write), so it starts a fresh fetch.
+    if (f && !f->stale) {
+      // Flights leave the table under this mutex before they finish, so this succeeds.
+      f->add_waiter(f, std::move(waiter));
+      add(live_stat::shared_fetches);
+      return;
+    }
+    f = flights.start(key);
+    f->add_waiter(f, std::move(waiter));
+    generation0 = generation.load();
+  }
+  lead(ex, std::string(key), std::move(f), generation0, std::move(fetch));
+}
+
+void live_core::impl::lead(const asio::any_io_executor& ex, std::string key,
+                           std::shared_ptr<flight> f, std::uint64_t generation0,
+                           fetch_function fetch) {
+  // Detached on the first caller's executor: cancelling that caller cancels only its
+  // own wait, never the fetch the others wait for.
+  asio::co_spawn(
+      ex,
+      [self = shared_from_this(), key = std::move(key), f = std::move(f), generation0,
+       fetch = std::move(fetch)]() -> asio::awaitable<void> {
+        result<blob> out = errc::loader_failed;
+        try {
+          out = co_await fetch();
+        } catch (...) {
+          out = errc::loader_failed;  // a throwing source is a failed one
+        }
+        self->add(live_stat::fetches);
+        if (out)
+          co_await self->install(key, *out, generation0);
+        else
+          self->add(live_stat::fetch_faults);
+        {
+          std::lock_guard lock(self->mutex);
+          self->flights.remove(key, f.get());
+        }
+        f->finish(out);
+      },
+      asio::detached);
+}
+
+asio::awaitable<void> live_core::impl::install(const std::string& key, const blob& value,
+                                               std::uint64_t generation0) {
+  co_await gate.lock_shared();
+  gate_hold hold(gate, false);
+  // Under the shared gate no invalidation is between its generation bump and the end
+  // of its prefix removal, so "unchanged here" means "not invalidated since the fetch
+  // began", and the put below cannot land after a removal it should have preceded.
+  if (generation.load() != generation0 || dirty.load()) {
+    add(live_stat::fills_dropped);
+    co_return;
+  }
+  const auto ec = co_await store.put(key, value);
+  add(ec ? live_stat::fill_faults : live_stat::fills);
+}
+
+asio::awaitable<result<std::uint64_t>> live_core::invalidate(live_notification note) {
+  std::optional<live_notification> n = std::move(note);
+  co_return co_await impl_->invalidate(std::move(n));
+}
+
+asio::awaitable<result<std::uint64_t>> live_core::impl::invalidate(
+    std::optional<live_notification> note) {
+  auto self = shared_from_this();
+  co_await gate.lock();
+  result<std::uint64_t> removed = std::uint64_t{0};
+  {
+    gate_hold hold(gate, true);
+    {
+      std::lock_guard lock(mutex);
+      generation.fetch_add(1);
+      flights.mark_stale(prefix, false);
+    }
+    removed = co_await store.invalidate_prefix(prefix);
+    if (removed) {
+      dirty.store(false);
+      add(live_stat::invalidations);
+      add(live_stat::entries_invalidated, *removed);
+    } else {
+      // The store may still hold entries from before: bypass it until a retry succeeds.
+      dirty.store(true);
+      add(live_stat::invalidation_faults);
+    }
+  }
+  if (note) {
+    note->generation = generation.load();
+    publish(*note);
+  }
+  co_return removed;
+}
+
+std::shared_ptr<watch_channel> live_core::watch(const asio::any_io_executor& executor) {
+  auto& self = *impl_;
+  auto channel = std::make_shared<watch_channel>(executor, self.options.watch_capacity);
+  std::lock_guard lock(self.watch_mutex);
+  if (self.watchers_closed)
+    channel->close();
+  else
+    self.watchers.push_back({channel, false});
+  return channel;
+}
+
+void live_core::impl::publish(const live_notification& note) {
+  std::lock_guard lock(watch_mutex);
+  std::erase_if(watchers, [](const watcher& w) { return w.channel.expired(); });
+  for (auto& w : watchers) {
+    auto channel = w.channel.lock();
+    if (!channel) continue;
+    // A full channel never blocks the table: the watcher is owed one `lagged` (reload
+    // everything) instead of the notifications it missed.
+    if (w.lagged) {
+      if (!channel->try_send(std::error_code{},
+                             live_notification{change_kind::lagged, {}, note.generation})) {
+        add(live_stat::watch_lagged);
+        continue;
+      }
+      w.lagged = false;
+    }
+    if (!channel->try_send(std::error_code{}, note)) {
+      w.lagged = true;
+      add(live_stat::watch_lagged);
+    }
+  }
+}
+
+void live_core::impl::close_watchers() {
+  std::lock_guard lock(watch_mutex);
+  watchers_closed = true;
+  // close() would discard what a watcher has not read yet: end the stream with a final
+  // channel_closed message behind it instead, and close only a channel that is full.
+  const auto closed = make_error_code(asio::experimental::error::channel_closed);
+  for (auto& w : watchers)
+    if (auto channel = w.channel.lock(); channel && !channel->try_send(closed, live_notification{}))
+      channel->close();
+  watchers.clear();
+}
+
+live_table_metrics live_core::metrics() const {
+  const auto& self = *impl_;
+  auto get = [&](live_stat s) {
+    return self.stats[static_cast<unsigned>(s)].load(std::memory_order_relaxed);
+  };
+  live_table_metrics m;
+  m.page_hits = get(live_stat::page_hits);
+  m.page_misses = get(live_stat::page_misses);
+  m.row_hits = get(live_stat::row_hits);
+  m.row_misses = get(live_stat::row_misses);
+  m.fetches = get(live_stat::fetches);
+  m.shared_fetches = get(live_stat::shared_fetches);
+  m.fetch_faults = get(live_stat::fetch_faults);
+  m.fills = get(live_stat::fills);
+  m.fills_dropped = get(live_stat::fills_dropped);
+  m.fill_faults = get(live_stat::fill_faults);
+  m.store_faults = get(live_stat::store_faults);
+  m.decode_faults = get(live_stat::decode_faults);
+  m.bypassed_reads = get(live_stat::bypassed_reads);
+  m.invalidations = get(live_stat::invalidations);
+  m.invalidation_faults = get(live_stat::invalidation_faults);
+  m.entries_invalidated = get(live_stat::entries_invalidated);
+  m.writes = get(live_stat::writes);
+  m.write_faults = get(live_stat::write_faults);
+  m.write_retries = get(live_stat::write_retries);
+  m.writes_cancelled = get(live_stat::writes_cancelled);
+  m.events = get(live_stat::events);
+  m.resyncs = get(live_stat::resyncs);
+  m.event_faults = get(live_stat::event_faults);
+  m.stale_served = get(live_stat::stale_served);
+  m.refreshes = get(live_stat::refreshes);
+  m.watch_lagged = get(live_stat::watch_lagged);
+  {
+    std::lock_guard lock(impl_->mutex);
+    m.queue_depth = impl_->outstanding;
+  }
+  m.generation = self.generation.load();
+  return m;
+}
+
+}  // namespace larder::detail

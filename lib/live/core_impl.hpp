@@ -1,0 +1,131 @@
+// The shared state behind detail::live_core (private to lib/live/).
+#pragma once
+
+#include <array>
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/cancellation_signal.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
+#include <asio/strand.hpp>
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "flight.hpp"
+#include "larder/detail/live_core.hpp"
+#include "live/gate.hpp"
+
+namespace larder::detail {
+
+enum class live_stat : unsigned {
+  page_hits,
+  page_misses,
+  row_hits,
+  row_misses,
+  fetches,
+  shared_fetches,
+  fetch_faults,
+  fills,
+  fills_dropped,
+  fill_faults,
+  store_faults,
+  decode_faults,
+  bypassed_reads,
+  invalidations,
+  invalidation_faults,
+  entries_invalidated,
+  writes,
+  write_faults,
+  write_retries,
+  writes_cancelled,
+  events,
+  resyncs,
+  event_faults,
+  stale_served,
+  refreshes,
+  watch_lagged,
+  count_
+};
+
+/// A write waiting for the worker, and where its outcome goes.
+struct queued_write {
+  using done_channel =
+      asio::experimental::concurrent_channel<void(std::error_code, result<write_receipt>)>;
+  queued_write(write_job j, const asio::any_io_executor& ex) : job(std::move(j)), done(ex, 1) {}
+  write_job job;
+  done_channel done;
+};
+
+struct live_core::impl : std::enable_shared_from_this<live_core::impl> {
+  using queue_channel =
+      asio::experimental::concurrent_channel<void(std::error_code, std::shared_ptr<queued_write>)>;
+  // Not void(error_code): that signature is ambiguous in Asio 1.22's channel traits.
+  using done_signal = asio::experimental::concurrent_channel<void(std::error_code, bool)>;
+
+  impl(asio::any_io_executor ex, any_store s, live_table_options o);
+
+  void add(live_stat s, std::uint64_t n = 1) noexcept {
+    stats[static_cast<unsigned>(s)].fetch_add(n, std::memory_order_relaxed);
+  }
+
+  // Reads (core.cpp).
+  void join(std::string_view key, const asio::any_io_executor& executor,
+            std::unique_ptr<flight_waiter> waiter, fetch_function fetch);
+  void lead(const asio::any_io_executor& executor, std::string key, std::shared_ptr<flight> f,
+            std::uint64_t generation0, fetch_function fetch);
+  asio::awaitable<void> install(const std::string& key, const blob& value,
+                                std::uint64_t generation0);
+  asio::awaitable<result<std::uint64_t>> invalidate(std::optional<live_notification> note);
+  void publish(const live_notification& note);
+  void close_watchers();
+
+  // Writes, events and shutdown (queue.cpp).
+  asio::awaitable<result<write_receipt>> run(write_job& job);
+  bool begin_shutdown(shutdown_mode how);
+  void job_abandoned();
+  void wake_worker();
+
+  asio::any_io_executor executor;
+  any_store store;
+  live_table_options options;
+  std::string prefix;  // <cache_key>/
+
+  // The group's generation: bumped (under `gate` held alone and `mutex`) by every
+  // invalidation; a fill stores only if it is unchanged since its fetch began.
+  std::atomic<std::uint64_t> generation{0};
+  // An invalidation failed: entries may be stale, so reads bypass the store and fills
+  // are dropped until one succeeds.
+  std::atomic<bool> dirty{false};
+  std::atomic<bool> healing{false};
+  rw_gate gate;
+
+  std::mutex mutex;  // flights, and the queue's bookkeeping below
+  flight_table flights;
+  std::uint64_t outstanding = 0;  // writes accepted and not finished
+  bool closing = false;
+  shutdown_mode mode = shutdown_mode::drain;
+  std::uint64_t drained = 0, cancelled = 0;
+  bool worker_started = false, consumer_started = false;
+
+  queue_channel queue;
+  done_signal worker_done, consumer_done;
+  asio::strand<asio::any_io_executor> consumer_strand;
+  asio::cancellation_signal consumer_stop;  // emitted on consumer_strand only
+  std::atomic<bool> stopping{false};
+
+  struct watcher {
+    std::weak_ptr<watch_channel> channel;
+    bool lagged = false;
+  };
+  std::mutex watch_mutex;
+  std::vector<watcher> watchers;
+  bool watchers_closed = false;
+
+  std::array<std::atomic<std::uint64_t>, static_cast<unsigned>(live_stat::count_)> stats{};
+};
+
+}  // namespace larder::detail
