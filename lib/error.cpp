@@ -39,6 +39,8 @@ class category final : public std::error_category {
         return "loader failed to produce a value";
       case errc::cancelled:
         return "operation was cancelled";
+      case errc::remote_error:
+        return "remote tier answered the command with an error";
     }
     return "unknown larder error " + std::to_string(value);
   }

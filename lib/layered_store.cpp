@@ -230,7 +230,13 @@ asio::awaitable<std::error_code> layered_store::flush() {
 }
 
 asio::awaitable<result<std::uint64_t>> layered_store::invalidate_prefix(key_view prefix) {
+  return invalidate_prefix_in(prefix, impl_->tiers.size());
+}
+
+asio::awaitable<result<std::uint64_t>> layered_store::invalidate_prefix_in(
+    key_view prefix, std::size_t tier_count) {
   auto& self = *impl_;
+  tier_count = std::min(tier_count, self.tiers.size());
   {
     std::lock_guard lock(self.flight_mutex);
     self.flights.mark_stale(prefix, false);
@@ -238,7 +244,7 @@ asio::awaitable<result<std::uint64_t>> layered_store::invalidate_prefix(key_view
   std::uint64_t most = 0;
   std::error_code first_fault;
   co_await self.as_writer(self.global_generation, [&]() -> asio::awaitable<void> {
-    for (std::size_t i = 0; i < self.tiers.size(); ++i) {
+    for (std::size_t i = 0; i < tier_count; ++i) {
       auto r = co_await self.tiers[i].invalidate_prefix(prefix);
       if (!r) {
         self.fault(i);

@@ -23,6 +23,7 @@ enum class errc {
   shut_down,              ///< the component is shutting down and takes no new work
   loader_failed,          ///< a get_or_load loader reported a failure
   cancelled,              ///< the caller's cancellation slot fired
+  remote_error,           ///< a remote tier refused the command (an error reply)
 };
 
 /// The category of larder::errc; its name is "larder".

@@ -71,6 +71,11 @@ class layered_store {
   asio::awaitable<result<bool>> erase(key_view key);
   asio::awaitable<std::error_code> flush();
   asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix);
+  /// invalidate_prefix on the first `tier_count` tiers only (the node-local ones, for an
+  /// invalidation_bus that learnt of a removal another node already made in the shared
+  /// tier), with the same guard against promotions in flight.
+  asio::awaitable<result<std::uint64_t>> invalidate_prefix_in(key_view prefix,
+                                                              std::size_t tier_count);
 
   /// The value under `key` from the first tier that has it, else from `loader` (a callable
   /// returning asio::awaitable<result<blob>>), which then is written to the tiers by the

@@ -1,0 +1,130 @@
+// redis_store: the shared tier, a Redis server reached through hiredis on the io_context.
+#pragma once
+
+#include <asio/any_io_executor.hpp>
+#include <asio/awaitable.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <system_error>
+
+#include "larder/blob.hpp"
+#include "larder/lookup.hpp"
+#include "larder/metrics.hpp"
+#include "larder/result.hpp"
+#include "larder/store.hpp"
+
+namespace larder {
+
+class invalidation_bus;
+
+struct redis_store_options {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 6379;
+  /// Every Redis key of the store is `{<name_space>}:...`: the braces are a Redis
+  /// Cluster hash tag, so one namespace lives in one slot (one shard) and its index and
+  /// data can change together atomically. Must not contain '{' or '}'.
+  std::string name_space = "larder";
+  /// Time to live of every entry; zero keeps entries until removed (or evicted by Redis).
+  std::chrono::milliseconds ttl{0};
+  /// Each request completes within this (with errc::timed_out when no reply came).
+  std::chrono::milliseconds timeout{1000};
+  /// Connections; a key always uses the same one, so one coroutine's requests on a key
+  /// are answered in order. Requests on one connection are pipelined.
+  unsigned connections = 1;
+  /// After a failed connect or a lost connection, requests fail at once with
+  /// errc::backend_unavailable until the backoff passed; it doubles per failure.
+  std::chrono::milliseconds backoff_min{10};
+  std::chrono::milliseconds backoff_max{1000};
+  /// Publish every write (put, erase, invalidate_prefix) on the namespace's invalidation
+  /// channel, for the invalidation_bus of the other nodes. Off: only erase and
+  /// invalidate_prefix publish.
+  bool announce_puts = true;
+  /// Identifies this node in published messages, so its own bus skips them; empty:
+  /// the process-wide default (invalidation_bus uses the same one).
+  std::string node_id{};
+};
+
+/// Faults and connection events, beyond metrics().
+struct redis_report {
+  std::uint64_t connects = 0;          ///< connections established
+  std::uint64_t connect_failures = 0;  ///< attempts that failed
+  std::uint64_t disconnects = 0;       ///< established connections that were lost
+  std::uint64_t timeouts = 0;          ///< requests failed with errc::timed_out
+  std::uint64_t unavailable = 0;       ///< requests failed with errc::backend_unavailable
+  std::uint64_t remote_errors = 0;     ///< error replies (errc::remote_error)
+  std::uint64_t setup_errors = 0;      ///< FUNCTION LOAD refused (Redis older than 7?)
+  std::uint64_t corrupt_values = 0;    ///< values that failed verification (then removed)
+  std::uint64_t ack_timeouts = 0;      ///< confirmed writes that gave up waiting for acks
+  int connections_up = 0;
+};
+
+/// A store in a Redis server (7 or newer: it loads a small function library).
+///
+/// - Values are stored with a 16-byte header (magic and version, length, and 8 bytes of
+///   BLAKE3 over the length-framed key and the value) that get verifies: a value that
+///   fails is counted (redis_report::corrupt_values, metrics().errors), removed, and
+///   reported as a miss; wrong bytes are never returned.
+/// - invalidate_prefix finds the keys through a lexicographic index (a sorted set per
+///   namespace), so its cost is O(log N + matches), in batches of 512 per round trip.
+/// - A request that fails (no connection, timeout, error reply) is a fault: get returns
+///   lookup::fault, the others return the error; all are counted in metrics().errors.
+///   A layered_store therefore falls through to its other tiers.
+/// - metrics().entries and bytes are the namespace's gauges as Redis reported them with
+///   the latest write reply (they include other nodes' writes).
+///
+/// Operations may be called from coroutines on any threads. Each suspends until its
+/// reply (or fault) arrives and resumes on the caller's executor; none is cancellable,
+/// but each completes within `timeout` (an invalidate_prefix of many batches, within
+/// `timeout` per batch; a confirmed write, see confirm_with, may wait `timeout` more for
+/// its acknowledgements). Keys and prefixes are views that must stay valid until the
+/// co_await completes, as for every store. The store may be destroyed while operations
+/// are pending: they complete with errc::shut_down. The executor's context must outlive
+/// the store.
+class redis_store {
+ public:
+  /// Starts connecting at once; operations issued before the connection is up wait for
+  /// it (within their timeout). Throws std::system_error(errc::invalid_argument) for a
+  /// name_space with braces or zero connections.
+  redis_store(const asio::any_io_executor& executor, redis_store_options options);
+  ~redis_store();
+  redis_store(const redis_store&) = delete;
+  redis_store& operator=(const redis_store&) = delete;
+
+  asio::awaitable<lookup> get(key_view key);
+  /// errc::value_too_large beyond max_value_size.
+  asio::awaitable<std::error_code> put(key_view key, blob value);
+  asio::awaitable<result<bool>> erase(key_view key);
+  /// Redis is a volatile tier here (its own persistence is the server's business):
+  /// completes at once with success.
+  asio::awaitable<std::error_code> flush();
+  asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix);
+
+  /// Confirmed invalidations: from now on every write (put with announce_puts, erase,
+  /// invalidate_prefix) completes only after every node whose bus received its message
+  /// has applied it to its local tiers, or after `timeout` (counted in
+  /// redis_report::ack_timeouts; the write itself stands). So once a write completes
+  /// here, the next read on any other node is fresh. Adopts the bus's node id. Call
+  /// before the first operation, with the bus started (its own subscription collects
+  /// the acks: while it is down, confirmed writes wait out `timeout`).
+  void confirm_with(const invalidation_bus& bus);
+
+  metrics_snapshot metrics() const noexcept;
+  redis_report report() const noexcept;
+  const redis_store_options& options() const noexcept;
+
+  /// Redis' limit on one bulk string (512 MiB) less the header.
+  static constexpr std::size_t max_value_size = (512u << 20) - 16;
+
+ private:
+  struct impl;
+  std::shared_ptr<impl> impl_;
+};
+
+static_assert(store<redis_store>);
+
+/// The node id used when an option leaves it empty: random, fixed for the process.
+const std::string& default_node_id();
+
+}  // namespace larder
