@@ -3,6 +3,7 @@
 // wrap-around at the table's end and backward-shift deletion.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <random>
 #include <string>
 #include <unordered_map>
@@ -108,4 +109,29 @@ TEST_CASE("entry_index keeps keys that differ only in bytes after a NUL", "[entr
   REQUIRE(eb != nullptr);
   REQUIRE(ea != eb);
   REQUIRE(ea->key() == a);
+}
+
+TEST_CASE("entry_index past 2^16 slots finds homes from the keys", "[entry_index]") {
+  const std::uint64_t budget = 60000;  // 75,001 slots when full
+  owned_index owned(budget);
+  auto& index = owned.index;
+  std::vector<std::pair<std::string, entry*>> held;
+  for (std::uint64_t i = 0; i < budget; ++i) {
+    auto key = "big" + std::to_string(i);
+    entry* e = make_entry(key);
+    index.insert(e, hash_key(key));
+    held.emplace_back(std::move(key), e);
+  }
+  REQUIRE(index.capacity() > (std::uint64_t{1} << 16));
+  std::mt19937_64 rng(11);
+  std::shuffle(held.begin(), held.end(), rng);
+  for (std::size_t i = 0; i < held.size() / 2; ++i) {
+    index.erase(held[i].second, hash_key(held[i].first));
+    larder::detail::mem::release(held[i].second);
+  }
+  for (std::size_t i = 0; i < held.size(); ++i) {
+    const bool kept = i >= held.size() / 2;
+    REQUIRE(find(index, held[i].first) == (kept ? held[i].second : nullptr));
+  }
+  REQUIRE(index.size() == held.size() - held.size() / 2);
 }

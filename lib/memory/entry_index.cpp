@@ -34,10 +34,19 @@ entry_index::entry_index(std::uint64_t max_entries) noexcept {
 }
 
 std::uint64_t entry_index::home(std::size_t hash) const noexcept {
+  // Tables up to 2^16 slots take the home from the tag alone, so that deletion can find
+  // the home of every entry it shifts from the slot, without touching the entry.
+  if (capacity_ <= tag_homed_capacity)
+    return home_of_tag(static_cast<std::uint64_t>(hash) & 0xffff);
   // The shard was chosen by the hash's top bits, which are therefore equal for every key
   // here: scale the low 48 bits into [0, capacity) instead.
   const auto scaled = static_cast<u128>(static_cast<std::uint64_t>(hash) << 16);
   return static_cast<std::uint64_t>((scaled * capacity_) >> 64);
+}
+
+std::uint64_t entry_index::home_of_slot(std::uint64_t slot) const noexcept {
+  if (capacity_ <= tag_homed_capacity) return home_of_tag(slot >> pointer_bits);
+  return home(hash_key(pointer(slot)->key()));
 }
 
 entry* entry_index::find(const prehashed& k) const noexcept {
@@ -85,7 +94,7 @@ void entry_index::erase(const entry* e, std::size_t hash) noexcept {
   // Backward-shift deletion: walk the run after the hole and move back every entry whose
   // home does not lie cyclically in (hole, j], so that no probe path crosses an empty slot.
   for (auto j = next(hole); slots_[j] != 0; j = next(j)) {
-    const auto h = home(hash_key(pointer(slots_[j])->key()));
+    const auto h = home_of_slot(slots_[j]);
     const bool stays = hole <= j ? (hole < h && h <= j) : (hole < h || h <= j);
     if (stays) continue;
     slots_[hole] = slots_[j];
@@ -105,7 +114,7 @@ void entry_index::grow() {
   capacity_ = capacity;
   grow_at_ = load_ceiling(capacity);
   for (std::uint64_t i = 0; i < old_capacity; ++i)
-    if (old[i] != 0) place(old[i], hash_key(pointer(old[i])->key()));
+    if (old[i] != 0) place(old[i], rehash_of(old[i]));
 }
 
 }  // namespace larder::detail::mem

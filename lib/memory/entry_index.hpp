@@ -10,7 +10,8 @@
 // Linear probing. Each 8-byte slot packs the entry pointer (user-space pointers use the
 // low 48 bits on x86-64 and AArch64) with a 16-bit tag of the key's hash, so a probe
 // dereferences an entry only when the tag matches. Deletion shifts the following run back
-// (no tombstones), recomputing the home of the entries it moves from their keys.
+// (no tombstones). Up to 2^16 slots an entry's home is a function of its tag, so deletion
+// and growth never touch the entries; larger tables recompute homes from the keys.
 // Readers may probe concurrently under a shared lock; every mutation needs it exclusive.
 #pragma once
 
@@ -72,7 +73,19 @@ class entry_index {
   static std::uint64_t tag(std::size_t hash) noexcept {
     return static_cast<std::uint64_t>(hash & 0xffff) << pointer_bits;
   }
+  static constexpr std::uint64_t tag_homed_capacity = std::uint64_t{1} << 16;
   std::uint64_t home(std::size_t hash) const noexcept;
+  std::uint64_t home_of_tag(std::uint64_t tag16) const noexcept {
+    return (tag16 * capacity_) >> 16;
+  }
+  // The home of an occupied slot under the current capacity.
+  std::uint64_t home_of_slot(std::uint64_t slot) const noexcept;
+  // A hash that places `slot`'s entry right after a resize: its tag where the new table
+  // homes by tag (the low 16 bits are all it reads), else the key's hash.
+  std::size_t rehash_of(std::uint64_t slot) const noexcept {
+    if (capacity_ <= tag_homed_capacity) return static_cast<std::size_t>(slot >> pointer_bits);
+    return hash_key(pointer(slot)->key());
+  }
   std::uint64_t next(std::uint64_t i) const noexcept { return i + 1 == capacity_ ? 0 : i + 1; }
   std::uint64_t slot_of(const entry* e, std::size_t hash) const noexcept;
   void place(std::uint64_t slot, std::size_t hash) noexcept;
