@@ -186,46 +186,21 @@ TEMPLATE_TEST_CASE("live_table: tables `client` and `clients` never clear each o
     (void)co_await client->page(0);
     (void)co_await clients->page(0);
     (void)co_await clients->row("r0001");
-    {
-      const bool s_ = co_await stored(backing.store, "client/page/0");
-      REQUIRE(s_);
-    }
-    {
-      const bool s_ = co_await stored(backing.store, "clients/page/0");
-      REQUIRE(s_);
-    }
+    const std::vector<std::string> probe{"client/page/0", "clients/page/0", "clients/id/r0001"};
+    auto held = co_await which_stored(backing.store, probe);
+    REQUIRE(held == std::vector<bool>{true, true, true});
 
     const json v1{{"v", 1}};
     auto w = co_await client->replace("r0001", v1);
     REQUIRE(w.has_value());
-    {
-      const bool s_ = co_await stored(backing.store, "client/page/0");
-      CHECK_FALSE(s_);
-    }
-    {
-      const bool s_ = co_await stored(backing.store, "clients/page/0");
-      CHECK(s_);
-    }
-    {
-      const bool s_ = co_await stored(backing.store, "clients/id/r0001");
-      CHECK(s_);
-    }
+    held = co_await which_stored(backing.store, probe);
+    CHECK(held == std::vector<bool>{false, true, true});  // only `client/` went
 
     (void)co_await client->page(0);
     auto w2 = co_await clients->erase_all();
     REQUIRE(w2.has_value());
-    {
-      const bool s_ = co_await stored(backing.store, "client/page/0");
-      CHECK(s_);
-    }
-    {
-      const bool s_ = co_await stored(backing.store, "clients/page/0");
-      CHECK_FALSE(s_);
-    }
-    {
-      const bool s_ = co_await stored(backing.store, "clients/id/r0001");
-      CHECK_FALSE(s_);
-    }
+    held = co_await which_stored(backing.store, probe);
+    CHECK(held == std::vector<bool>{true, false, false});  // only `clients/` went
     (void)co_await client->shutdown();
     (void)co_await clients->shutdown();
   });
