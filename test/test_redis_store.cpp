@@ -210,6 +210,42 @@ TEST_CASE("redis_store: entries with a time to live expire and leave the index",
   });
 }
 
+TEST_CASE("redis_store: overwrites keep the gauges exact, with and without a time to live",
+          "[redis]") {
+  testing::io_runner runner;
+  auto options = options_for(testing::redis_server::shared());
+  options.ttl = 60ms;
+  redis_store expiring(runner.context().get_executor(), options);
+  options.ttl = 0ms;  // a second node on the same namespace, without a time to live
+  redis_store lasting(runner.context().get_executor(), options);
+  constexpr std::uint64_t header = 16;  // each stored value's header (docs/redis.md)
+  runner.run([&]() -> asio::awaitable<void> {
+    std::error_code ec = co_await expiring.put("a", testing::bytes_of("lived"));
+    REQUIRE_FALSE(ec);
+    ec = co_await expiring.put("a", testing::bytes_of("longer!"));
+    REQUIRE_FALSE(ec);
+    CHECK(expiring.metrics().entries == 1);
+    CHECK(expiring.metrics().bytes == 1 + header + 7);
+    co_await sleep_for(150ms);
+    // Expired in Redis: the re-put trims the old entry first and counts the new one once.
+    ec = co_await expiring.put("a", testing::bytes_of("xy"));
+    REQUIRE_FALSE(ec);
+    CHECK(expiring.metrics().entries == 1);
+    CHECK(expiring.metrics().bytes == 1 + header + 2);
+    // Overwritten without a time to live: the key leaves the expiry bookkeeping and stays.
+    ec = co_await lasting.put("a", testing::bytes_of("kept"));
+    REQUIRE_FALSE(ec);
+    CHECK(lasting.metrics().bytes == 1 + header + 4);
+    co_await sleep_for(150ms);
+    ec = co_await expiring.put("b", testing::bytes_of("q"));  // a write that trims
+    REQUIRE_FALSE(ec);
+    auto kept = co_await lasting.get("a");
+    CHECK(kept.is_hit());
+    CHECK(expiring.metrics().entries == 2);
+    CHECK(expiring.metrics().bytes == (1 + header + 4) + (1 + header + 1));
+  });
+}
+
 TEST_CASE("redis_store: no server: requests fail fast as faults, and are counted", "[redis]") {
   testing::io_runner runner;
   auto& server = testing::redis_server::shared();

@@ -132,8 +132,8 @@ asio::awaitable<opened_backend> open_layered(const backend_setup& s) {
 
 #if __has_include("larder/redis_store.hpp")
 // A namespace of its own per run (the process id), entries that expire on their own if the
-// run dies, and a first round trip so that an absent server is an error here, not a run of
-// faults.
+// run dies (unless --redis-ttl 0), and a first round trip so that an absent server is an error
+// here, not a run of faults.
 asio::awaitable<opened_backend> open_redis(const backend_setup& s) {
   redis_store_options options;
   const std::string& where = s.config.redis;
@@ -145,7 +145,7 @@ asio::awaitable<opened_backend> open_redis(const backend_setup& s) {
     options.port = static_cast<std::uint16_t>(*port);
   }
   options.name_space = "larder-bench-" + std::to_string(::getpid());
-  options.ttl = std::chrono::minutes(30);
+  options.ttl = std::chrono::seconds(s.config.redis_ttl_s);
   options.connections = std::max(1u, s.config.threads);
   std::shared_ptr<redis_store> store;
   try {

@@ -214,6 +214,9 @@ parse_outcome parse_command_line(int argc, char** argv) {
       ->check(CLI::IsMember({"auto", "io_uring", "thread_pool"}));
   app.add_option("--redis", c.redis, "Redis server of the redis backend, HOST:PORT")
       ->capture_default_str();
+  app.add_option("--redis-ttl", c.redis_ttl_s,
+                 "time to live of the redis backend's entries in seconds, 0 for none")
+      ->capture_default_str();
   app.add_option("--flush-every", flush_every,
                  "flush every N operations over all threads, 0: never (default 25k)");
   app.add_option("--seed", c.seed, "seed of the traces and value sizes");

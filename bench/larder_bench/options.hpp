@@ -44,6 +44,8 @@ struct bench_config {
   std::string dir;          ///< cache root for disk tiers, kept; empty: a temporary one, removed
   std::string io = "auto";  ///< io engine backend: auto, io_uring, thread_pool
   std::string redis = "127.0.0.1:6379";  ///< the redis backend's server, HOST:PORT
+  /// The redis backend's time to live in seconds; 0: none, as a plain SET (redis_compare.sh).
+  std::uint32_t redis_ttl_s = 1800;
   /// Operations over all threads; 0 runs for `duration_s` instead.
   std::uint64_t ops = 0;
   /// With none of --ops, --duration, --warmup given: 5 s of warm-up (the memory tier fills

@@ -57,23 +57,34 @@ end
 -- command); stores with a TTL also trim expired entries.
 redis.register_function('larder_put_v1', function(keys, args)
   local k, v, ttl = args[2], args[3], tonumber(args[4])
+  local now = 0
+  -- Trim first: if this key is among the expired, it is forgotten whole here, so that
+  -- the size below is never subtracted twice.
+  if ttl > 0 then
+    now = now_ms()
+    trim(args[1], keys, now)
+  end
   local n = redis.call('STRLEN', keys[5])
   local delta = #v + #k
   if n > 0 then delta = delta - n - #k end
-  if redis.call('ZREM', keys[2], k) == 1 then
+  if ttl > 0 then
+    -- ZADD and HSET below overwrite this key's deadline and size, so only a value that
+    -- Redis expired on its own (gone, its size still in the hash) needs a look.
     if n == 0 then
       local s = redis.call('HGET', keys[3], k)
       if s then delta = delta - tonumber(s) end
     end
-    redis.call('HDEL', keys[3], k)
-  end
-  if ttl > 0 then
-    local now = now_ms()
-    trim(args[1], keys, now)
     redis.call('SET', keys[5], v, 'PX', ttl)
     redis.call('ZADD', keys[2], now + ttl, k)
     redis.call('HSET', keys[3], k, #v + #k)
   else
+    if redis.call('ZREM', keys[2], k) == 1 then
+      if n == 0 then
+        local s = redis.call('HGET', keys[3], k)
+        if s then delta = delta - tonumber(s) end
+      end
+      redis.call('HDEL', keys[3], k)
+    end
     redis.call('SET', keys[5], v)
   end
   local bytes = redis.call('INCRBY', keys[4], delta)
