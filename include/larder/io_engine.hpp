@@ -38,8 +38,10 @@ struct io_engine_options {
   unsigned queue_depth = 256;           ///< io_uring submission queue entries
   unsigned completion_queue_depth = 0;  ///< 0: four times queue_depth
   /// Bounds the kernel's io-wq workers (bounded and unbounded, each) for io_uring, and is
-  /// the number of worker threads of the thread pool.
-  unsigned max_workers = 4;
+  /// the number of worker threads of the thread pool. Syncs wait on the device, not the
+  /// CPU: 16 of them side by side let the journal commit many per transaction (a flush of
+  /// 2,000 files took 0.36 of the blocking design's time with 16, 0.76 with 4).
+  unsigned max_workers = 16;
 };
 
 /// Counters since the engine was created. Monotonic, exact totals. Only ops_completed orders:
@@ -53,6 +55,26 @@ struct io_engine_metrics {
   std::uint64_t cq_overflows = 0;   ///< times the completion queue had overflowed
   std::uint64_t cancellations = 0;  ///< callers that were cancelled while waiting
   std::uint64_t errors = 0;         ///< operations that ended in an error other than cancelled
+};
+
+/// The steps of a request on a path (open, then its I/O, then close), to say which one failed.
+enum class file_step : std::uint8_t {
+  none,   ///< no step failed
+  open,   ///< the open (or the request as a whole: cancelled, shut down)
+  io,     ///< the read or the sync; the descriptor was still closed
+  close,  ///< the close
+};
+
+/// How a request on a path ended: `error` is that of step `failed`.
+struct file_status {
+  file_step failed = file_step::none;
+  std::error_code error;
+};
+
+/// What read_file_nowait produced: the bytes when `status.error` is empty.
+struct file_read {
+  file_status status;
+  blob_buffer bytes;
 };
 
 /// Asynchronous openat, read, write, close, fsync, renameat, unlinkat, mkdirat and statx.
@@ -118,8 +140,8 @@ class io_engine {
 
   /// read() that never waits (RWF_NOWAIT): it completes with bytes already in the page
   /// cache, or fails with EAGAIN where read() would wait for the device, and with EAGAIN or
-  /// EOPNOTSUPP (kernel-dependent) on a FIFO or socket. On io_uring a cached read completes inline, without a
-  /// kernel worker. Completion, cancellation and lifetimes as read().
+  /// EOPNOTSUPP (kernel-dependent) on a FIFO or socket. On io_uring a cached read completes inline,
+  /// without a kernel worker. Completion, cancellation and lifetimes as read().
   asio::awaitable<result<blob_buffer>> read_nowait(int fd, std::size_t length,
                                                    std::uint64_t offset);
 
@@ -146,6 +168,22 @@ class io_engine {
   /// Cancelled: every entry is errc::cancelled, whatever the syncs did.
   asio::awaitable<std::vector<std::error_code>> fsync_all(std::span<const int> fds, bool datasync);
 
+  /// Opens `path` (openat2 with `resolve` as openat2(); 0: plain openat, for kernels
+  /// without openat2), reads up to `length` bytes from offset 0 as read_nowait() does, and
+  /// closes it: one request, so the caller waits for one completion, not three. Short only
+  /// at end of file. `status.failed` tells a missing file (open, ENOENT) from bytes not in
+  /// the page cache (io, EAGAIN). Cancelled: the caller resumes at once with
+  /// errc::cancelled; the request still runs to its close (each step is non-blocking).
+  asio::awaitable<file_read> read_file_nowait(int dirfd, std::string path, int flags,
+                                              std::size_t length,
+                                              std::uint64_t resolve = RESOLVE_BENEATH |
+                                                                      RESOLVE_NO_SYMLINKS);
+  /// For every path: open (openat with `flags`), fsync or fdatasync, close; all started
+  /// together, completing when all are done, with one status per path in order. The steps
+  /// of the requests share io_uring_enter calls, and the syncs run side by side on the
+  /// kernel's workers. Cancelled: every status is errc::cancelled; the syncs still happen.
+  asio::awaitable<std::vector<file_status>> sync_files(int dirfd, std::vector<std::string> paths,
+                                                       int flags, bool datasync);
   /// renameat2(2): `flags` are RENAME_* (0 replaces newpath atomically). Cancelled: the rename
   /// may still have happened.
   asio::awaitable<std::error_code> renameat(int olddirfd, std::string oldpath, int newdirfd,

@@ -13,6 +13,7 @@
 #include <type_traits>
 
 #include "io/backends.hpp"
+#include "io/file_ops.hpp"
 #include "io/ops.hpp"
 
 namespace larder {
@@ -286,6 +287,74 @@ asio::awaitable<std::vector<std::error_code>> io_engine::fsync_all(std::span<con
     const batch_status status = co_await run_ops(std::move(engine), raw.data(), raw.size());
     for (std::size_t i = 0; i < ops.size(); ++i)
       out[i] = status.ec ? status.ec : ops[i]->error();
+    co_return out;
+  }(impl_, std::move(ops));
+}
+
+namespace {
+io::open_spec spec_of(int dirfd, std::string path, int flags, std::uint64_t resolve) {
+  io::open_spec spec{dirfd, std::move(path), flags, std::nullopt};
+  if (resolve != 0) {
+    open_how how{};
+    how.flags = static_cast<std::uint64_t>(flags);
+    how.resolve = resolve;
+    spec.how = how;
+  }
+  return spec;
+}
+
+file_step public_step(io::path_step step) {
+  switch (step) {
+    case io::path_step::open:
+      return file_step::open;
+    case io::path_step::io:
+      return file_step::io;
+    case io::path_step::close:
+      return file_step::close;
+    case io::path_step::done:
+      break;
+  }
+  return file_step::none;
+}
+
+file_status status_of(const batch_status& status, const io::path_op& op) {
+  if (status.ec) return {file_step::open, status.ec};
+  if (!op.error()) return {};
+  return {public_step(op.failed_step()), op.error()};
+}
+}  // namespace
+
+asio::awaitable<file_read> io_engine::read_file_nowait(int dirfd, std::string path, int flags,
+                                                       std::size_t length, std::uint64_t resolve) {
+  return [](std::weak_ptr<io::backend> engine,
+            io::ref_ptr<io::read_file_op> op) -> asio::awaitable<file_read> {
+    io::op* raw = op.get();
+    const batch_status status = co_await run_ops(std::move(engine), &raw, 1);
+    file_read out;
+    out.status = status_of(status, *op);
+    if (!out.status.error) out.bytes = op->take();
+    co_return out;
+  }(impl_, make<io::read_file_op>(spec_of(dirfd, std::move(path), flags, resolve), length));
+}
+
+asio::awaitable<std::vector<file_status>> io_engine::sync_files(int dirfd,
+                                                                std::vector<std::string> paths,
+                                                                int flags, bool datasync) {
+  std::vector<io::ref_ptr<io::sync_file_op>> ops;
+  ops.reserve(paths.size());
+  for (auto& path : paths)
+    ops.push_back(make<io::sync_file_op>(spec_of(dirfd, std::move(path), flags, 0), datasync));
+  return [](std::weak_ptr<io::backend> engine, std::vector<io::ref_ptr<io::sync_file_op>> ops)
+             -> asio::awaitable<std::vector<file_status>> {
+    std::vector<file_status> out(ops.size());
+    if (ops.empty()) co_return out;
+    std::vector<io::op*> raw;
+    raw.reserve(ops.size());
+    for (auto& op : ops)
+      raw.push_back(op.get());
+    const batch_status status = co_await run_ops(std::move(engine), raw.data(), raw.size());
+    for (std::size_t i = 0; i < ops.size(); ++i)
+      out[i] = status_of(status, *ops[i]);
     co_return out;
   }(impl_, std::move(ops));
 }

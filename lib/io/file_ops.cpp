@@ -1,0 +1,146 @@
+#include "io/file_ops.hpp"
+
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <utility>
+
+namespace larder::detail::io {
+namespace {
+
+int result_of(long r) noexcept {
+  return r < 0 ? -errno : static_cast<int>(r);
+}
+
+// Larger reads go through read_op's resubmission; a get reads one file of bounded size.
+constexpr std::size_t max_chunk = std::size_t{1} << 30;
+
+}  // namespace
+
+void path_op::prepare(io_uring_sqe& sqe) {
+  switch (step_) {
+    case path_step::open:
+      if (spec_.how)
+        io_uring_prep_openat2(&sqe, spec_.dirfd, spec_.path.c_str(), &*spec_.how);
+      else
+        io_uring_prep_openat(&sqe, spec_.dirfd, spec_.path.c_str(), spec_.flags, 0);
+      return;
+    case path_step::io:
+      prepare_io(sqe, fd_);
+      return;
+    case path_step::close:
+    case path_step::done:  // never issued; a close keeps the SQE meaningful regardless
+      io_uring_prep_close(&sqe, fd_);
+      return;
+  }
+}
+
+int path_op::perform(blocking_context&) {
+  switch (step_) {
+    case path_step::open:
+      if (spec_.how)
+        return result_of(
+            ::syscall(SYS_openat2, spec_.dirfd, spec_.path.c_str(), &*spec_.how, sizeof(open_how)));
+      return result_of(::openat(spec_.dirfd, spec_.path.c_str(), spec_.flags));
+    case path_step::io:
+      return perform_io(fd_);
+    case path_step::close:
+    case path_step::done:
+      return result_of(::close(fd_));
+  }
+  return -EINVAL;
+}
+
+bool path_op::complete(int res) {
+  switch (step_) {
+    case path_step::open:
+      if (res == -EINTR || res == -EAGAIN) return false;
+      if (res < 0) {
+        end_with(path_step::open, res);
+        return true;
+      }
+      fd_ = res;
+      step_ = path_step::io;
+      return false;
+    case path_step::io:
+      if (res == -EINTR) return false;
+      if (res < 0) {
+        io_error_ = res;
+        step_ = path_step::close;
+        return false;
+      }
+      if (!io_complete(res)) return false;
+      step_ = path_step::close;
+      return false;
+    case path_step::close:
+    case path_step::done:
+      // Linux releases the fd even when close says EINTR. ECANCELED: the ring was torn down
+      // before the close ran, so close it here rather than leak it.
+      if (res == -ECANCELED) ::close(fd_);
+      fd_ = -1;
+      if (io_error_ < 0)
+        end_with(path_step::io, io_error_);
+      else if (res < 0 && res != -EINTR && res != -ECANCELED)
+        end_with(path_step::close, res);
+      else
+        step_ = path_step::done;
+      return true;
+  }
+  return true;
+}
+
+void path_op::end_with(path_step step, int negative_errno) noexcept {
+  failed_ = step;
+  step_ = path_step::done;
+  fail(negative_errno);
+}
+
+void path_op::abandon() noexcept {
+  // Dropped mid-way (the io_context went away with the request queued): close what it holds.
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+}
+
+// --- read ---
+
+void read_file_op::prepare_io(io_uring_sqe& sqe, int fd) {
+  const auto n = std::min(buffer_.size() - done_, max_chunk);
+  io_uring_prep_read(&sqe, fd, buffer_.data() + done_, static_cast<unsigned>(n), done_);
+  sqe.rw_flags = RWF_NOWAIT;
+}
+
+int read_file_op::perform_io(int fd) {
+  iovec iov{buffer_.data() + done_, std::min(buffer_.size() - done_, max_chunk)};
+  const long r = ::preadv2(fd, &iov, 1, static_cast<off_t>(done_), RWF_NOWAIT);
+  // A FIFO has no offsets (ESPIPE); io_uring reads it as a stream, and so do we.
+  if (r < 0 && errno == ESPIPE) return result_of(::preadv2(fd, &iov, 1, -1, RWF_NOWAIT));
+  return result_of(r);
+}
+
+bool read_file_op::io_complete(int res) {
+  done_ += static_cast<std::size_t>(res);
+  return res == 0 || done_ == buffer_.size();
+}
+
+blob_buffer read_file_op::take() noexcept {
+  buffer_.truncate(done_);
+  return std::move(buffer_);
+}
+
+// --- sync ---
+
+void sync_file_op::prepare_io(io_uring_sqe& sqe, int fd) {
+  io_uring_prep_fsync(&sqe, fd, datasync_ ? IORING_FSYNC_DATASYNC : 0);
+}
+
+int sync_file_op::perform_io(int fd) {
+  return result_of(datasync_ ? ::fdatasync(fd) : ::fsync(fd));
+}
+
+bool sync_file_op::io_complete(int) {
+  return true;
+}
+
+}  // namespace larder::detail::io

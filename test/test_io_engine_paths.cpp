@@ -1,0 +1,200 @@
+// io_engine::read_file_nowait and sync_files: requests of open, I/O and close on a path,
+// which the backend runs to the end without going back to the caller in between. Whatever
+// step fails, the descriptor it opened is closed, and the status names that step.
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <asio/experimental/awaitable_operators.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <catch2/catch.hpp>
+#include <cerrno>
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "larder/io_engine.hpp"
+#include "support/disk_fixture.hpp"
+#include "support/io_runner.hpp"
+
+using namespace larder;
+using namespace std::chrono_literals;
+using namespace asio::experimental::awaitable_operators;
+
+namespace {
+
+std::size_t open_descriptors() {
+  std::size_t n = 0;
+  for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd"))
+    ++n;
+  return n;
+}
+
+void write_file(const std::string& path, const std::string& bytes) {
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  REQUIRE(fd >= 0);
+  REQUIRE(::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+}
+
+std::error_code errno_code(int e) {
+  return {e, std::system_category()};
+}
+
+constexpr int read_flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+
+}  // namespace
+
+TEST_CASE("io_engine::read_file_nowait: bytes, a missing file, a symlink and a FIFO", "[io]") {
+  const auto backend = GENERATE(io_backend::io_uring, io_backend::thread_pool);
+  testing::temp_dir dir;
+  const int root = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(root >= 0);
+  write_file(dir.path() + "/file", "payload");
+  REQUIRE(::symlink("file", (dir.path() + "/link").c_str()) == 0);
+  REQUIRE(::mkfifo((dir.path() + "/fifo").c_str(), 0600) == 0);
+  // A silent writer holds the FIFO open, so a waiting read would hang here.
+  const int writer = ::open((dir.path() + "/fifo").c_str(), O_RDWR | O_NONBLOCK | O_CLOEXEC);
+  REQUIRE(writer >= 0);
+
+  testing::io_runner runner;
+  // Counted with the io_context's reactor (which a timer brings up: its epoll, timer and
+  // wake-up descriptors) but without the engine (its ring, its workers' descriptors).
+  asio::steady_timer reactor_up(runner.context());
+  const auto before = open_descriptors();
+  auto engine = testing::make_engine(runner.context(), backend);
+  file_read whole, shorter, missing, link, fifo;
+  runner.run([&]() -> asio::awaitable<void> {
+    whole = co_await engine->read_file_nowait(root, "file", read_flags, 64);
+    shorter = co_await engine->read_file_nowait(root, "file", read_flags, 3);
+    missing = co_await engine->read_file_nowait(root, "absent", read_flags, 64);
+    link = co_await engine->read_file_nowait(root, "link", read_flags, 64);
+    fifo = co_await engine->read_file_nowait(root, "fifo", read_flags, 64);
+  });
+  REQUIRE_FALSE(whole.status.error);
+  CHECK(whole.status.failed == file_step::none);
+  CHECK(std::string(std::move(whole.bytes).freeze().view()) == "payload");  // short at EOF
+  REQUIRE_FALSE(shorter.status.error);
+  CHECK(std::string(std::move(shorter.bytes).freeze().view()) == "pay");
+  CHECK(missing.status.failed == file_step::open);
+  CHECK(missing.status.error == errno_code(ENOENT));
+  CHECK(link.status.failed == file_step::open);
+  CHECK(link.status.error == errno_code(ELOOP));
+  INFO("backend " << static_cast<int>(backend) << ", FIFO: " << fifo.status.error.message());
+  CHECK(fifo.status.failed == file_step::io);
+  const bool refused =
+      fifo.status.error == errno_code(EAGAIN) || fifo.status.error == errno_code(EOPNOTSUPP);
+  CHECK(refused);
+  engine.reset();
+  CHECK(open_descriptors() == before);  // the FIFO's descriptor was closed after the refusal
+  ::close(writer);
+  ::close(root);
+}
+
+TEST_CASE("io_engine::sync_files: one status per path, in order, nothing left open", "[io]") {
+  const auto backend = GENERATE(io_backend::io_uring, io_backend::thread_pool);
+  testing::temp_dir dir;
+  const int root = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(root >= 0);
+  std::vector<std::string> paths;
+  for (int i = 0; i < 40; ++i) {
+    paths.push_back("f" + std::to_string(i));
+    if (i != 7) write_file(dir.path() + "/" + paths.back(), "data " + std::to_string(i));
+  }
+
+  testing::io_runner runner;
+  // Counted with the io_context's reactor (which a timer brings up: its epoll, timer and
+  // wake-up descriptors) but without the engine (its ring, its workers' descriptors).
+  asio::steady_timer reactor_up(runner.context());
+  const auto before = open_descriptors();
+  auto engine = testing::make_engine(runner.context(), backend);
+  std::vector<file_status> files, dirs, none;
+  runner.run([&]() -> asio::awaitable<void> {
+    // Named locals: GCC 12 mishandles braced temporaries inside a co_await expression.
+    std::vector<std::string> dot{"."}, nothing;
+    files = co_await engine->sync_files(root, paths, read_flags, true);
+    dirs = co_await engine->sync_files(root, std::move(dot), O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+                                       false);
+    none = co_await engine->sync_files(root, std::move(nothing), read_flags, true);
+  });
+  REQUIRE(files.size() == paths.size());
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    INFO("path " << paths[i]);
+    if (i == 7) {
+      CHECK(files[i].failed == file_step::open);
+      CHECK(files[i].error == errno_code(ENOENT));
+    } else {
+      CHECK(files[i].failed == file_step::none);
+      CHECK_FALSE(files[i].error);
+    }
+  }
+  REQUIRE(dirs.size() == 1);
+  CHECK_FALSE(dirs[0].error);
+  CHECK(none.empty());
+  const auto m = engine->metrics();
+  CHECK(m.ops_submitted == paths.size() + 1);
+  CHECK(m.ops_completed == m.ops_submitted);
+  engine.reset();
+  CHECK(open_descriptors() == before);
+  ::close(root);
+}
+
+TEST_CASE("io_engine: a cancelled caller of a path request leaves no descriptor open",
+          "[io][concurrency]") {
+  const auto backend = GENERATE(io_backend::io_uring, io_backend::thread_pool);
+  testing::temp_dir dir;
+  const int root = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(root >= 0);
+  std::vector<std::string> paths;
+  for (int i = 0; i < 64; ++i) {
+    paths.push_back("f" + std::to_string(i));
+    write_file(dir.path() + "/" + paths.back(), std::string(4096, 'x'));
+  }
+
+  testing::io_runner runner;
+  // Counted with the io_context's reactor (which a timer brings up: its epoll, timer and
+  // wake-up descriptors) but without the engine (its ring, its workers' descriptors).
+  asio::steady_timer reactor_up(runner.context());
+  const auto before = open_descriptors();
+  auto engine = testing::make_engine(runner.context(), backend);
+  int cancelled = 0, finished = 0;
+  runner.run([&]() -> asio::awaitable<void> {
+    for (int round = 0; round < 20; ++round) {
+      auto syncs = [&]() -> asio::awaitable<void> {
+        const auto statuses = co_await engine->sync_files(root, paths, read_flags, true);
+        if (statuses.front().error == errc::cancelled)
+          ++cancelled;
+        else
+          ++finished;
+      };
+      auto reads = [&]() -> asio::awaitable<void> {
+        const auto r = co_await engine->read_file_nowait(root, "f1", read_flags, 8192);
+        if (r.status.error == errc::cancelled)
+          ++cancelled;
+        else
+          ++finished;
+      };
+      auto soon = [&]() -> asio::awaitable<void> {
+        asio::steady_timer timer(co_await asio::this_coro::executor, 0ms);
+        co_await timer.async_wait(asio::use_awaitable);
+      };
+      co_await ((syncs() && reads()) || soon());
+    }
+  });
+  // Cancelled callers resume at once; their requests still run to their close.
+  for (int i = 0; i < 500; ++i) {
+    const auto m = engine->metrics();
+    if (m.ops_completed == m.ops_submitted) break;
+    std::this_thread::sleep_for(10ms);
+  }
+  const auto m = engine->metrics();
+  INFO("backend " << static_cast<int>(backend) << ", cancelled " << cancelled);
+  CHECK(m.ops_completed == m.ops_submitted);
+  CHECK(cancelled + finished > 0);
+  engine.reset();
+  CHECK(open_descriptors() == before);
+  ::close(root);
+}
