@@ -110,20 +110,6 @@ asio::awaitable<void> disk_store::impl::unlink_all(std::vector<std::string> path
   }
 }
 
-asio::awaitable<result<int>> disk_store::impl::open_entry(const std::string& path) {
-  // O_NONBLOCK: a FIFO planted at the path opens at once instead of waiting for a writer,
-  // and is then refused by the regular-file check.
-  constexpr int flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
-  if (!openat2_unsupported.load(std::memory_order_relaxed)) {
-    auto fd = co_await engine->openat2(root_fd, path, flags);
-    if (fd || !(is_errno(fd.error(), ENOSYS) || is_errno(fd.error(), EINVAL))) co_return fd;
-    // An older kernel: O_NOFOLLOW still refuses a symlink as the last component, and the
-    // fan-out directory was opened by us beneath the root.
-    openat2_unsupported.store(true, std::memory_order_relaxed);
-  }
-  co_return co_await engine->openat(root_fd, path, flags);
-}
-
 void disk_store::impl::note_io_error(std::error_code ec) noexcept {
   if (ec != make_error_code(errc::cancelled)) bump(disk.io_errors);
 }
@@ -213,63 +199,40 @@ asio::awaitable<lookup> disk_store::get(key_view key) {
   };
 
   // Fast path: the index knows the file's size (bounded by max_value_size when it was put
-  // or scanned), so no statx: read one byte more than that, without waiting (RWF_NOWAIT:
-  // page-cache hits complete inline on io_uring, no kernel worker); the footer check
-  // refuses anything else. Whatever fails takes the careful path: statx (a regular file of
-  // a sane size, else discarded), then a read of its real size that may wait for the
-  // device. So a FIFO or device never gets a waiting read, data not in the page cache is
-  // still read, and a file that a put renamed into place a moment before it updated the
-  // index is not taken for corruption.
-  for (bool careful = false;; careful = true) {
-    auto fd = co_await s.open_entry(path);
-    if (!fd) {
-      if (is_errno(fd.error(), ENOENT)) {
-        s.forget(k, generation);
-        s.counters.add(counter::misses);
-        co_return lookup::miss();
-      }
-      // ELOOP: a symlink; EXDEV: resolution would leave the root. Never followed.
-      if (is_errno(fd.error(), ELOOP) || is_errno(fd.error(), EXDEV))
-        co_return co_await s.discard(k, generation, path);
-      co_return fault(fd.error());
+  // or scanned), so no statx: one request opens the file, reads one byte more than that
+  // without waiting (RWF_NOWAIT: page-cache hits complete inline on io_uring, no kernel
+  // worker) and closes it; the footer check refuses anything else. Whatever fails takes the
+  // careful path: statx (a regular file of a sane size, else discarded), then a read of its
+  // real size that may wait for the device. So a FIFO or device never gets a waiting read,
+  // data not in the page cache is still read, and a file that a put renamed into place a
+  // moment before it updated the index is not taken for corruption.
+  const std::uint64_t resolve =
+      s.openat2_unsupported.load(std::memory_order_relaxed) ? 0 : s.entry_resolve;
+  auto fast = co_await s.engine->read_file_nowait(s.root_fd, path, s.entry_open_flags,
+                                                  expected_size + 1, resolve);
+  const std::error_code ec = fast.status.error;
+  if (!ec) {
+    bump(s.disk.bytes_read, fast.bytes.size());
+    const blob file = std::move(fast.bytes).freeze();
+    if (const auto range = detail::disk::verify(file.bytes(), k)) {
+      s.counters.add(counter::hits);
+      co_return lookup::hit(file.slice(range->offset, range->length));
     }
-    std::uint64_t want = expected_size + 1;
-    if (careful) {
-      auto st = co_await s.engine->statx(*fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE);
-      if (!st) {
-        co_await s.engine->close(*fd);
-        co_return fault(st.error());
-      }
-      // Anything but a regular file, or a size out of bounds, before allocating for it.
-      if (!S_ISREG(st->stx_mode) || st->stx_size < detail::disk::file_size(k.size(), 0) ||
-          st->stx_size > detail::disk::file_size(k.size(), s.options.max_value_size)) {
-        co_await s.engine->close(*fd);
-        co_return co_await s.discard(k, generation, path);
-      }
-      want = st->stx_size;
+  } else if (fast.status.failed == file_step::open) {
+    if (is_errno(ec, ENOENT)) {
+      s.forget(k, generation);
+      s.counters.add(counter::misses);
+      co_return lookup::miss();
     }
-    // Two statements: GCC 12 miscompiles co_await inside ?: (docs/ARCHITECTURE.md).
-    result<blob_buffer> buffer = errc::io_error;
-    if (careful)
-      buffer = co_await s.engine->read(*fd, want, 0);
-    else
-      buffer = co_await s.engine->read_nowait(*fd, want, 0);
-    // A read-only descriptor's close does no I/O: closed here, not as another request.
-    ::close(*fd);
-    if (!buffer) {
-      if (!careful && !is_errno(buffer.error(), EIO)) continue;
-      co_return fault(buffer.error());
-    }
-    bump(s.disk.bytes_read, buffer->size());
-    const blob file = std::move(*buffer).freeze();
-    const auto range = detail::disk::verify(file.bytes(), k);
-    if (!range) {
-      if (!careful) continue;
+    // ELOOP: a symlink; EXDEV: resolution would leave the root. Never followed.
+    if (is_errno(ec, ELOOP) || is_errno(ec, EXDEV))
       co_return co_await s.discard(k, generation, path);
-    }
-    s.counters.add(counter::hits);
-    co_return lookup::hit(file.slice(range->offset, range->length));
+    // Anything else but an old kernel without openat2 is a fault (cancelled included).
+    if (!(resolve != 0 && (is_errno(ec, ENOSYS) || is_errno(ec, EINVAL)))) co_return fault(ec);
+  } else if (is_errno(ec, EIO)) {
+    co_return fault(ec);
   }
+  co_return co_await s.read_careful(k, generation, path);
 }
 
 asio::awaitable<std::error_code> disk_store::put(key_view key, blob value) {

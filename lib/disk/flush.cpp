@@ -2,6 +2,8 @@
 // the directories that name them.
 #include <fcntl.h>
 
+#include <algorithm>
+#include <iterator>
 #include <string>
 #include <utility>
 #include <vector>
@@ -34,42 +36,45 @@ asio::awaitable<std::error_code> disk_store::flush() {
   auto note = [&](std::error_code ec) {
     if (ec && !first) first = ec;
   };
-  // Syncs the descriptors as one batch and closes them (never the root's).
-  auto sync = [&](std::vector<int> fds, bool datasync) -> asio::awaitable<void> {
-    if (fds.empty()) co_return;
-    bump(s.disk.fsyncs, fds.size());
-    const auto results = co_await s.engine->fsync_all(fds, datasync);
-    for (auto ec : results)
-      note(ec);
-    for (int fd : fds)
-      if (fd != s.root_fd) co_await s.engine->close(fd);
-  };
 
   // Files first (fdatasync), then the directories that name them: a rename is durable only
-  // once the data it points at is.
-  // In batches, so that a flush after many puts never holds more descriptors than this.
-  constexpr std::size_t batch = 128;
-  std::vector<int> fds;
-  for (std::size_t i = 0; i < files.size(); ++i) {
-    // O_NONBLOCK: a FIFO planted at the path must not hold the flush.
-    auto fd = co_await s.engine->openat(s.root_fd, files[i].first,
-                                        O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-    // Gone since (erased, evicted, replaced by a rename still pending): nothing to sync.
-    if (!fd && !is_errno(fd.error(), ENOENT)) note(fd.error());
-    if (fd) fds.push_back(*fd);
-    if (fds.size() == batch || i + 1 == files.size()) {
-      co_await sync(std::move(fds), true);
-      fds.clear();
+  // once the data it points at is. Each path is one request (open, sync, close) and a batch
+  // of them goes out together, so the syncs run side by side on the kernel's workers; the
+  // batch bounds how many descriptors a flush after many puts holds at once.
+  // O_NONBLOCK: a FIFO planted at the path must not hold the flush.
+  constexpr std::size_t batch = 256;
+  auto sync_paths = [&](std::vector<std::string> paths, int flags,
+                        bool datasync) -> asio::awaitable<void> {
+    for (std::size_t at = 0; at < paths.size(); at += batch) {
+      const std::size_t end = std::min(paths.size(), at + batch);
+      std::vector<std::string> part(std::make_move_iterator(paths.begin() + at),
+                                    std::make_move_iterator(paths.begin() + end));
+      const auto results =
+          co_await s.engine->sync_files(s.root_fd, std::move(part), flags, datasync);
+      for (const auto& r : results) {
+        // Gone since (erased, evicted, replaced by a rename still pending): nothing to sync.
+        if (r.failed == file_step::open && is_errno(r.error, ENOENT) && datasync) continue;
+        if (r.failed != file_step::open) bump(s.disk.fsyncs, 1);
+        note(r.error);
+      }
     }
+  };
+  std::vector<std::string> file_paths;
+  file_paths.reserve(files.size());
+  for (const auto& f : files)
+    file_paths.push_back(f.first);
+  co_await sync_paths(std::move(file_paths), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, true);
+
+  std::vector<std::string> dir_paths;
+  for (const auto& d : dirs)
+    dir_paths.push_back(detail::disk::dir_name(d.first));
+  co_await sync_paths(std::move(dir_paths), O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW, false);
+  if (root_seq != 0) {
+    bump(s.disk.fsyncs, 1);
+    const std::vector<int> root{s.root_fd};
+    const auto results = co_await s.engine->fsync_all(root, false);
+    note(results.front());
   }
-  for (const auto& [dir, seq] : dirs) {
-    auto fd = co_await s.engine->openat(s.root_fd, detail::disk::dir_name(dir),
-                                        O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (!fd) note(fd.error());
-    if (fd) fds.push_back(*fd);
-  }
-  if (root_seq != 0) fds.push_back(s.root_fd);
-  co_await sync(std::move(fds), false);
 
   if (first) {
     // Nothing is cleared: every entry of this batch stays pending for the next flush.

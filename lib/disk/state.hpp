@@ -104,6 +104,15 @@ struct disk_store::impl {
   asio::awaitable<void> unlink_all(std::vector<std::string> paths);
   // Opens an entry for reading without following symlinks or blocking on a FIFO.
   asio::awaitable<result<int>> open_entry(const std::string& path);
+  /// A get's slow path: open, statx, a read that may wait, close; discards what is not an
+  /// intact regular file of a sane size.
+  asio::awaitable<lookup> read_careful(const std::string& key, std::uint64_t generation,
+                                       const std::string& path);
+  // O_NONBLOCK: a FIFO planted at an entry's path opens at once instead of waiting for a
+  // writer, and is then refused (no waiting read, and the regular-file check). The
+  // resolution stays beneath the root and follows no symlink.
+  static constexpr int entry_open_flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  static constexpr std::uint64_t entry_resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
   // Counts an I/O fault (not a cancellation) in the disk counters.
   void note_io_error(std::error_code ec) noexcept;
 
