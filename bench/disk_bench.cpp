@@ -49,9 +49,16 @@ struct config {
   unsigned get_entries = 20000;
   unsigned get_ops = 200000;
   unsigned index_entries = 100000;
+  unsigned rounds = 3;       // put and get: runs per design, taking turns; the median counts
+  unsigned max_workers = 0;  // io_engine_options::max_workers; 0: the default
   bool larder_only = false;
   bool keep = false;
   bool wants(const char* s) const { return sections.find(s) != std::string::npos; }
+  larder::io_engine_options io() const {
+    larder::io_engine_options o;
+    if (max_workers) o.max_workers = max_workers;
+    return o;
+  }
 };
 
 std::string human_rate(double bytes_per_second) {
@@ -61,37 +68,47 @@ std::string human_rate(double bytes_per_second) {
 }
 
 void put_section(const config& c, scratch& dirs) {
-  std::printf("\n## put throughput (%u threads; larder: %u coroutines per thread)\n", c.threads,
-              c.inflight);
-  std::printf("%-8s %8s %14s %14s %9s %14s %9s\n", "size", "puts", "blocking", "larder",
-              "vs block", "fio seq write", "vs fio");
-  for (const std::size_t size : {std::size_t{4} << 10, std::size_t{64} << 10, std::size_t{1} << 20}) {
+  std::printf(
+      "\n## put throughput (%u threads; larder: %u coroutines per thread; median of %u "
+      "rounds, the designs taking turns, each run in a fresh directory after a sync)\n",
+      c.threads, c.inflight, c.rounds);
+  std::printf("%-8s %8s %14s %14s %9s %14s %9s\n", "size", "puts", "blocking", "larder", "vs block",
+              "fio seq write", "vs fio");
+  for (const std::size_t size :
+       {std::size_t{4} << 10, std::size_t{64} << 10, std::size_t{1} << 20}) {
     const auto count = static_cast<unsigned>(
         size == 4096 ? c.small_puts : std::max<std::uint64_t>(64, (c.put_mib << 20) / size));
     const auto keys = make_keys("put", count);
     const auto values = make_values(size, 8);
-    double blocking = 0;
-    if (!c.larder_only) {
-      const auto root = dirs.fresh("blocking");
-      larder::bench::blocking_disk store(root);
-      blocking = timed_bytes(count, size, [&] {
-        run_threads(c.threads, count, [&](unsigned i) { store.put(keys[i], values[i % 8]); });
-      });
+    // Turns, so that the page cache's writeback and the file system's state weigh on both
+    // designs alike; a sync before each run, so that no run pays for another's dirty pages.
+    std::vector<double> blocking_runs, larder_runs;
+    for (unsigned round = 0; round < c.rounds; ++round) {
+      if (!c.larder_only) {
+        ::sync();
+        larder::bench::blocking_disk store(dirs.fresh("blocking"));
+        blocking_runs.push_back(timed_bytes(count, size, [&] {
+          run_threads(c.threads, count, [&](unsigned i) { store.put(keys[i], values[i % 8]); });
+        }));
+      }
       ::sync();
+      larder_disk run(dirs.fresh("larder"), c.io());
+      larder_runs.push_back(timed_bytes(count, size, [&] {
+        run.workers(c.threads, c.inflight, count, [&](unsigned i) -> asio::awaitable<void> {
+          co_await run.store().put(keys[i], values[i % 8]);
+        });
+      }));
+      run.check_faults("put");
     }
-    larder_disk run(dirs.fresh("larder"));
-    const double larder = timed_bytes(count, size, [&] {
-      run.workers(c.threads, c.inflight, count, [&](unsigned i) -> asio::awaitable<void> {
-        co_await run.store().put(keys[i], values[i % 8]);
-      });
-    });
-    run.check_faults("put");
     ::sync();
+    const double blocking = median(blocking_runs);
+    const double larder = median(larder_runs);
     std::string fio_cell = "-", fio_ratio = "-";
     if (size == (1u << 20) && !c.larder_only) {
       const auto dir = dirs.fresh("fio");
-      const auto args = "--name=seqwrite --directory=" + dir + " --rw=write --bs=1M --size=" +
-                        std::to_string(count) + "M --ioengine=io_uring --iodepth=16";
+      const auto args = "--name=seqwrite --directory=" + dir +
+                        " --rw=write --bs=1M --size=" + std::to_string(count) +
+                        "M --ioengine=io_uring --iodepth=16";
       if (auto r = run_fio(c.fio, args, "write")) {
         fio_cell = human_rate(r->bytes_per_second);
         fio_ratio = std::to_string(static_cast<int>(100 * larder / r->bytes_per_second)) + "%";
@@ -112,12 +129,13 @@ void flush_section(const config& c, scratch& dirs) {
     const auto keys = make_keys("flush" + std::to_string(round), c.flush_entries);
     if (!c.larder_only) {
       larder::bench::blocking_disk store(dirs.fresh("blocking"));
-      run_threads(c.threads, c.flush_entries, [&](unsigned i) { store.put(keys[i], values[i % 8]); });
+      run_threads(c.threads, c.flush_entries,
+                  [&](unsigned i) { store.put(keys[i], values[i % 8]); });
       const auto start = clock_type::now();
       store.flush();
       blocking_ms.push_back(ms_since(start));
     }
-    larder_disk run(dirs.fresh("larder"));
+    larder_disk run(dirs.fresh("larder"), c.io());
     run.workers(c.threads, c.inflight, c.flush_entries, [&](unsigned i) -> asio::awaitable<void> {
       co_await run.store().put(keys[i], values[i % 8]);
     });
@@ -132,14 +150,17 @@ void flush_section(const config& c, scratch& dirs) {
     return;
   }
   const double blocking = median(blocking_ms);
-  std::printf("blocking (fdatasync on up to 16 threads) %.1f ms, larder %.1f ms: %.2f of the "
-              "baseline's time\n",
-              blocking, larder, larder / blocking);
+  std::printf(
+      "blocking (fdatasync on up to 16 threads) %.1f ms, larder %.1f ms: %.2f of the "
+      "baseline's time\n",
+      blocking, larder, larder / blocking);
 }
 
 void get_section(const config& c, scratch& dirs) {
-  std::printf("\n## get: %u entries of 4 KiB, %u random gets, %u threads\n", c.get_entries,
-              c.get_ops, c.threads);
+  std::printf(
+      "\n## get: %u entries of 4 KiB, %u random gets, %u threads (median of %u rounds, "
+      "the designs taking turns)\n",
+      c.get_entries, c.get_ops, c.threads, c.rounds);
   const auto keys = make_keys("get", c.get_entries);
   const auto values = make_values(4096, 8);
   std::vector<unsigned> picks(c.get_ops);
@@ -147,36 +168,43 @@ void get_section(const config& c, scratch& dirs) {
   for (auto& p : picks)
     p = static_cast<unsigned>(rng() % c.get_entries);
 
-  double blocking = 0;
-  if (!c.larder_only) {
-    larder::bench::blocking_disk store(dirs.fresh("blocking"));
-    run_threads(c.threads, c.get_entries, [&](unsigned i) { store.put(keys[i], values[i % 8]); });
-    std::atomic<unsigned> misses{0};
-    blocking = timed_ops(c.get_ops, [&] {
-      run_threads(c.threads, c.get_ops, [&](unsigned i) {
-        if (store.get(keys[picks[i]]).empty()) ++misses;
-      });
-    });
-    if (misses) std::printf("blocking baseline missed %u gets\n", misses.load());
-  }
-  larder_disk run(dirs.fresh("larder"));
+  // Both stores are filled first; then the designs take turns over the same gets.
+  larder::bench::blocking_disk blocking_store(dirs.fresh("blocking"));
+  if (!c.larder_only)
+    run_threads(c.threads, c.get_entries,
+                [&](unsigned i) { blocking_store.put(keys[i], values[i % 8]); });
+  larder_disk run(dirs.fresh("larder"), c.io());
   run.workers(c.threads, c.inflight, c.get_entries, [&](unsigned i) -> asio::awaitable<void> {
     co_await run.store().put(keys[i], values[i % 8]);
   });
-  const double larder = timed_ops(c.get_ops, [&] {
-    run.workers(c.threads, c.inflight, c.get_ops, [&](unsigned i) -> asio::awaitable<void> {
-      auto found = co_await run.store().get(keys[picks[i]]);
-      if (!found.is_hit()) run.note_miss();
-    });
-  });
+  ::sync();
+  std::vector<double> blocking_runs, larder_runs;
+  for (unsigned round = 0; round < c.rounds; ++round) {
+    if (!c.larder_only) {
+      std::atomic<unsigned> misses{0};
+      blocking_runs.push_back(timed_ops(c.get_ops, [&] {
+        run_threads(c.threads, c.get_ops, [&](unsigned i) {
+          if (blocking_store.get(keys[picks[i]]).empty()) ++misses;
+        });
+      }));
+      if (misses) std::printf("blocking baseline missed %u gets\n", misses.load());
+    }
+    larder_runs.push_back(timed_ops(c.get_ops, [&] {
+      run.workers(c.threads, c.inflight, c.get_ops, [&](unsigned i) -> asio::awaitable<void> {
+        auto found = co_await run.store().get(keys[picks[i]]);
+        if (!found.is_hit()) run.note_miss();
+      });
+    }));
+  }
+  const double blocking = median(blocking_runs);
+  const double larder = median(larder_runs);
   std::printf("throughput: blocking %.0f gets/s, larder %.0f gets/s", blocking, larder);
   if (!c.larder_only) std::printf(": %.2fx", larder / blocking);
   std::printf("\n");
 
   // Latency at queue depth 16: one thread, 16 gets in flight, as fio's iodepth=16.
-  const auto lat = run.latencies(16, std::min(c.get_ops, 50000u), [&](unsigned i) {
-    return keys[picks[i]];
-  });
+  const auto lat =
+      run.latencies(16, std::min(c.get_ops, 50000u), [&](unsigned i) { return keys[picks[i]]; });
   run.check_faults("get");
   std::printf("larder get at qd16: p50 %.1f us, p99 %.1f us", lat.p50_ns / 1e3, lat.p99_ns / 1e3);
   if (!c.larder_only) {
@@ -203,7 +231,7 @@ void index_section(const config& c, scratch& dirs) {
   }
   const auto values = make_values(16, 8);
   {
-    larder_disk run(root);
+    larder_disk run(root, c.io());
     run.workers(c.threads, c.inflight, c.index_entries, [&](unsigned i) -> asio::awaitable<void> {
       co_await run.store().put(keys[i], values[i % 8]);
     });
@@ -213,7 +241,7 @@ void index_section(const config& c, scratch& dirs) {
   keys.shrink_to_fit();
   malloc_trim(0);
   const auto before = heap_in_use();
-  larder_disk run(root);
+  larder_disk run(root, c.io());
   const auto after = heap_in_use();
   const auto held = run.store().metrics().entries;
   const double per_entry =
@@ -232,13 +260,17 @@ int main(int argc, char** argv) {
   app.add_option("--sections", c.sections, "comma-separated: put,flush,get,index");
   app.add_option("--fio", c.fio, "the fio executable");
   app.add_option("--threads", c.threads, "threads for both designs")->check(CLI::Range(1, 64));
-  app.add_option("--inflight", c.inflight, "larder coroutines per thread")->check(CLI::Range(1, 4096));
+  app.add_option("--inflight", c.inflight, "larder coroutines per thread")
+      ->check(CLI::Range(1, 4096));
   app.add_option("--put-mib", c.put_mib, "MiB written per large-value put run");
   app.add_option("--small-puts", c.small_puts, "puts in the 4 KiB run");
   app.add_option("--flush-entries", c.flush_entries, "entries per flush");
   app.add_option("--get-entries", c.get_entries, "entries read back by the get section");
   app.add_option("--get-ops", c.get_ops, "gets per design");
   app.add_option("--index-entries", c.index_entries, "entries in the index section");
+  app.add_option("--rounds", c.rounds, "put and get runs per design (median)")
+      ->check(CLI::Range(1, 99));
+  app.add_option("--max-workers", c.max_workers, "io-wq worker bound of larder's engine");
   app.add_flag("--larder-only", c.larder_only, "skip the baselines and fio (for strace)");
   app.add_flag("--keep", c.keep, "leave the scratch directory in place");
   CLI11_PARSE(app, argc, argv);

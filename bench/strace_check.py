@@ -41,7 +41,7 @@ def main():
             [strace, "-f", "-y", "-qq", "-o", log, "-e", "trace=" + ",".join(BLOCKING), bench,
              "--larder-only", "--keep", "--dir", parent, "--sections", "put,flush,get",
              "--small-puts", "2000", "--put-mib", "16", "--flush-entries", "500",
-             "--get-entries", "2000", "--get-ops", "20000"],
+             "--get-entries", "2000", "--get-ops", "20000", "--rounds", "1"],
             env=env, capture_output=True, text=True, timeout=600)
         if run.returncode != 0:
             if "PTRACE" in run.stderr or "Operation not permitted" in run.stderr:

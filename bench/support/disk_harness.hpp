@@ -77,11 +77,13 @@ inline std::vector<larder::blob> make_values(std::size_t size, unsigned count) {
 }
 
 inline std::string size_label(std::size_t size) {
-  return size >= (1u << 20) ? std::to_string(size >> 20) + " MiB" : std::to_string(size >> 10) + " KiB";
+  return size >= (1u << 20) ? std::to_string(size >> 20) + " MiB"
+                            : std::to_string(size >> 10) + " KiB";
 }
 
 inline double ms_since(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 inline double median(std::vector<double> v) {
@@ -129,20 +131,21 @@ struct latency_figures {
 /// A disk_store on its own io_context and io engine (the automatic backend).
 class larder_disk {
  public:
-  explicit larder_disk(std::string root) {
-    engine_ = larder::io_engine::create(io_);
+  explicit larder_disk(std::string root, larder::io_engine_options io_options = {}) {
+    engine_ = larder::io_engine::create(io_, io_options);
     larder::disk_store_options options;
     options.root = std::move(root);
     options.max_bytes = 64ull << 30;
-    asio::co_spawn(io_, larder::disk_store::open(engine_, std::move(options)),
-                   [this](std::exception_ptr e, larder::result<std::unique_ptr<larder::disk_store>> r) {
-                     if (e || !r) {
-                       std::fprintf(stderr, "opening the disk store failed: %s\n",
-                                    e ? "exception" : r.error().message().c_str());
-                       std::exit(1);
-                     }
-                     store_ = std::move(*r);
-                   });
+    asio::co_spawn(
+        io_, larder::disk_store::open(engine_, std::move(options)),
+        [this](std::exception_ptr e, larder::result<std::unique_ptr<larder::disk_store>> r) {
+          if (e || !r) {
+            std::fprintf(stderr, "opening the disk store failed: %s\n",
+                         e ? "exception" : r.error().message().c_str());
+            std::exit(1);
+          }
+          store_ = std::move(*r);
+        });
     run(1);
   }
   ~larder_disk() {
