@@ -198,3 +198,56 @@ TEST_CASE("io_engine: a cancelled caller of a path request leaves no descriptor 
   CHECK(open_descriptors() == before);
   ::close(root);
 }
+
+TEST_CASE("io_engine::write_file: installs by rename, and leaves no temp file when it fails",
+          "[io]") {
+  const auto backend = GENERATE(io_backend::io_uring, io_backend::thread_pool);
+  testing::temp_dir dir;
+  const int root = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  REQUIRE(root >= 0);
+  write_file(dir.path() + "/taken.tmp", "someone else's");
+  write_file(dir.path() + "/kept", "old");
+  REQUIRE(::mkdir((dir.path() + "/a-directory").c_str(), 0700) == 0);
+  constexpr int create = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+
+  testing::io_runner runner;
+  asio::steady_timer reactor_up(runner.context());
+  const auto before = open_descriptors();
+  auto engine = testing::make_engine(runner.context(), backend);
+  file_status installed, taken, over_directory;
+  runner.run([&]() -> asio::awaitable<void> {
+    std::vector<blob> parts{blob(std::string("head|")), blob(), blob(std::string(70000, 'v')),
+                            blob(std::string("|foot"))};
+    installed = co_await engine->write_file(root, "new.tmp", "new", std::move(parts), create, 0600);
+    std::vector<blob> other{blob(std::string("x"))};
+    taken = co_await engine->write_file(root, "taken.tmp", "kept", std::move(other), create, 0600);
+    std::vector<blob> third{blob(std::string("y"))};
+    over_directory =
+        co_await engine->write_file(root, "dir.tmp", "a-directory", std::move(third), create, 0600);
+  });
+  engine.reset();
+  auto read_all = [&](const std::string& name) {
+    std::string bytes;
+    const int fd = ::open((dir.path() + "/" + name).c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return std::string("<absent>");
+    char buffer[65536];
+    for (ssize_t n; (n = ::read(fd, buffer, sizeof buffer)) > 0;)
+      bytes.append(buffer, static_cast<std::size_t>(n));
+    ::close(fd);
+    return bytes;
+  };
+  CHECK_FALSE(installed.error);
+  CHECK(read_all("new") == "head|" + std::string(70000, 'v') + "|foot");
+  CHECK(read_all("new.tmp") == "<absent>");
+  // O_EXCL: somebody's file at the temp name is neither written nor removed.
+  CHECK(taken.failed == file_step::open);
+  CHECK(taken.error == errno_code(EEXIST));
+  CHECK(read_all("taken.tmp") == "someone else's");
+  CHECK(read_all("kept") == "old");
+  // The rename fails (a directory is in the way): the temp file it wrote is gone again.
+  CHECK(over_directory.failed == file_step::rename);
+  CHECK(over_directory.error == errno_code(EISDIR));
+  CHECK(read_all("dir.tmp") == "<absent>");
+  CHECK(open_descriptors() == before);
+  ::close(root);
+}

@@ -59,10 +59,11 @@ struct io_engine_metrics {
 
 /// The steps of a request on a path (open, then its I/O, then close), to say which one failed.
 enum class file_step : std::uint8_t {
-  none,   ///< no step failed
-  open,   ///< the open (or the request as a whole: cancelled, shut down)
-  io,     ///< the read or the sync; the descriptor was still closed
-  close,  ///< the close
+  none,    ///< no step failed
+  open,    ///< the open (or the request as a whole: cancelled, shut down)
+  io,      ///< the read, write or sync; the descriptor was still closed
+  close,   ///< the close
+  rename,  ///< write_file's rename over the final path
 };
 
 /// How a request on a path ended: `error` is that of step `failed`.
@@ -178,6 +179,14 @@ class io_engine {
                                               std::size_t length,
                                               std::uint64_t resolve = RESOLVE_BENEATH |
                                                                       RESOLVE_NO_SYMLINKS);
+  /// Creates `temp` (openat with `flags`, which must hold O_CREAT | O_EXCL, and `mode`),
+  /// writes `parts` back to back from offset 0 (writev; the rest again after a short write),
+  /// closes it and renames it over `path` (same `dirfd`): one request. After a failure past
+  /// the create, `temp` is unlinked before completion, and `path` is untouched. The request
+  /// holds `parts` (and their bytes) until it ends. Cancelled: the caller resumes at once with
+  /// errc::cancelled; the request still runs to its end, so `path` may still be replaced.
+  asio::awaitable<file_status> write_file(int dirfd, std::string temp, std::string path,
+                                          std::vector<blob> parts, int flags, mode_t mode);
   /// For every path: open (openat with `flags`), fsync or fdatasync, close; all started
   /// together, completing when all are done, with one status per path in order. The steps
   /// of the requests share io_uring_enter calls, and the syncs run side by side on the

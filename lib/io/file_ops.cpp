@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <utility>
 
 namespace larder::detail::io {
@@ -26,10 +27,17 @@ void path_op::prepare(io_uring_sqe& sqe) {
       if (spec_.how)
         io_uring_prep_openat2(&sqe, spec_.dirfd, spec_.path.c_str(), &*spec_.how);
       else
-        io_uring_prep_openat(&sqe, spec_.dirfd, spec_.path.c_str(), spec_.flags, 0);
+        io_uring_prep_openat(&sqe, spec_.dirfd, spec_.path.c_str(), spec_.flags, spec_.mode);
       return;
     case path_step::io:
       prepare_io(sqe, fd_);
+      return;
+    case path_step::rename:
+      io_uring_prep_renameat(&sqe, spec_.dirfd, spec_.path.c_str(), spec_.dirfd,
+                             install_path_.c_str(), 0);
+      return;
+    case path_step::cleanup:
+      io_uring_prep_unlinkat(&sqe, spec_.dirfd, spec_.path.c_str(), 0);
       return;
     case path_step::close:
     case path_step::done:  // never issued; a close keeps the SQE meaningful regardless
@@ -44,9 +52,14 @@ int path_op::perform(blocking_context&) {
       if (spec_.how)
         return result_of(
             ::syscall(SYS_openat2, spec_.dirfd, spec_.path.c_str(), &*spec_.how, sizeof(open_how)));
-      return result_of(::openat(spec_.dirfd, spec_.path.c_str(), spec_.flags));
+      return result_of(::openat(spec_.dirfd, spec_.path.c_str(), spec_.flags, spec_.mode));
     case path_step::io:
       return perform_io(fd_);
+    case path_step::rename:
+      return result_of(
+          ::renameat(spec_.dirfd, spec_.path.c_str(), spec_.dirfd, install_path_.c_str()));
+    case path_step::cleanup:
+      return result_of(::unlinkat(spec_.dirfd, spec_.path.c_str(), 0));
     case path_step::close:
     case path_step::done:
       return result_of(::close(fd_));
@@ -72,7 +85,11 @@ bool path_op::complete(int res) {
         step_ = path_step::close;
         return false;
       }
-      if (!io_complete(res)) return false;
+      if (const int r = io_complete(res); r == 0) {
+        return false;
+      } else if (r < 0) {
+        io_error_ = r;
+      }
       step_ = path_step::close;
       return false;
     case path_step::close:
@@ -81,12 +98,30 @@ bool path_op::complete(int res) {
       // before the close ran, so close it here rather than leak it.
       if (res == -ECANCELED) ::close(fd_);
       fd_ = -1;
-      if (io_error_ < 0)
-        end_with(path_step::io, io_error_);
-      else if (res < 0 && res != -EINTR && res != -ECANCELED)
-        end_with(path_step::close, res);
-      else
+      if (io_error_ < 0) {
+        clean_up_after(path_step::io, io_error_);
+      } else if (res < 0 && res != -EINTR && res != -ECANCELED) {
+        clean_up_after(path_step::close, res);
+      } else if (!install_path_.empty()) {
+        step_ = path_step::rename;
+        return false;
+      } else {
         step_ = path_step::done;
+      }
+      return step_ == path_step::done;
+    case path_step::rename:
+      if (res == -EINTR || res == -EAGAIN) return false;
+      if (res < 0) {
+        clean_up_after(path_step::rename, res);
+        return step_ == path_step::done;
+      }
+      step_ = path_step::done;
+      return true;
+    case path_step::cleanup:
+      if (res == -EINTR || res == -EAGAIN) return false;
+      // What the request failed with is what counts; an unlink that fails too leaves a temp
+      // file for the store's open to remove.
+      end_with(pending_step_, pending_error_);
       return true;
   }
   return true;
@@ -96,6 +131,16 @@ void path_op::end_with(path_step step, int negative_errno) noexcept {
   failed_ = step;
   step_ = path_step::done;
   fail(negative_errno);
+}
+
+void path_op::clean_up_after(path_step step, int negative_errno) noexcept {
+  if (install_path_.empty()) {
+    end_with(step, negative_errno);
+    return;
+  }
+  pending_step_ = step;
+  pending_error_ = negative_errno;
+  step_ = path_step::cleanup;
 }
 
 void path_op::abandon() noexcept {
@@ -119,14 +164,58 @@ int read_file_op::perform_io(int fd) {
   return result_of(r);
 }
 
-bool read_file_op::io_complete(int res) {
+int read_file_op::io_complete(int res) {
   done_ += static_cast<std::size_t>(res);
-  return res == 0 || done_ == buffer_.size();
+  return res == 0 || done_ == buffer_.size() ? 1 : 0;
 }
 
 blob_buffer read_file_op::take() noexcept {
   buffer_.truncate(done_);
   return std::move(buffer_);
+}
+
+// --- write ---
+
+write_file_op::write_file_op(open_spec spec, std::string install_path, std::vector<blob> parts)
+    : path_op(std::move(spec)), parts_(std::move(parts)) {
+  install_as(std::move(install_path));
+  iov_.reserve(parts_.size());
+  for (const auto& p : parts_) {
+    if (p.empty()) continue;
+    iov_.push_back(iovec{const_cast<std::byte*>(p.data()), p.size()});
+    total_ += p.size();
+  }
+}
+
+unsigned write_file_op::batch_count() const noexcept {
+  return static_cast<unsigned>(std::min<std::size_t>(iov_.size() - first_, IOV_MAX));
+}
+
+void write_file_op::prepare_io(io_uring_sqe& sqe, int fd) {
+  io_uring_prep_writev(&sqe, fd, iov_.data() + first_, batch_count(), done_);
+}
+
+int write_file_op::perform_io(int fd) {
+  return result_of(::pwritev(fd, iov_.data() + first_, static_cast<int>(batch_count()),
+                             static_cast<off_t>(done_)));
+}
+
+int write_file_op::io_complete(int res) {
+  if (res == 0 && done_ < total_) return -EIO;  // a regular file that takes nothing: broken
+  auto n = static_cast<std::size_t>(res);
+  done_ += n;
+  while (n > 0 && first_ < iov_.size()) {
+    iovec& v = iov_[first_];
+    if (n >= v.iov_len) {
+      n -= v.iov_len;
+      ++first_;
+    } else {
+      v.iov_base = static_cast<std::byte*>(v.iov_base) + n;
+      v.iov_len -= n;
+      n = 0;
+    }
+  }
+  return done_ >= total_ ? 1 : 0;
 }
 
 // --- sync ---
@@ -139,8 +228,8 @@ int sync_file_op::perform_io(int fd) {
   return result_of(datasync_ ? ::fdatasync(fd) : ::fsync(fd));
 }
 
-bool sync_file_op::io_complete(int) {
-  return true;
+int sync_file_op::io_complete(int) {
+  return 1;
 }
 
 }  // namespace larder::detail::io

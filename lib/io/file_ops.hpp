@@ -12,9 +12,13 @@
 
 #include <linux/openat2.h>
 
+#include <sys/stat.h>
+#include <sys/uio.h>
+
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "io/op.hpp"
 #include "larder/blob.hpp"
@@ -26,11 +30,13 @@ struct open_spec {
   int dirfd = -1;
   std::string path;
   int flags = 0;
+  mode_t mode = 0;
   std::optional<open_how> how;
 };
 
-/// The steps of a path request, in order.
-enum class path_step : std::uint8_t { open, io, close, done };
+/// The steps of a path request, in order. rename runs only for a request that installs
+/// what it wrote; cleanup (unlink of the file it created) only after a failure.
+enum class path_step : std::uint8_t { open, io, close, rename, cleanup, done };
 
 class path_op : public op {
  public:
@@ -48,17 +54,27 @@ class path_op : public op {
   /// The I/O step on the open descriptor.
   virtual void prepare_io(io_uring_sqe& sqe, int fd) = 0;
   virtual int perform_io(int fd) = 0;
-  /// Takes one result of the I/O step: true when it is finished, false to issue it again.
-  /// A negative result ends it with that error (the descriptor is still closed).
-  virtual bool io_complete(int res) = 0;
+  /// Takes one non-negative result of the I/O step: 1 when it is finished, 0 to issue it
+  /// again, or a negative errno to end it with (the descriptor is still closed). A negative
+  /// result of the step itself never gets here: it ends the step with that error.
+  virtual int io_complete(int res) = 0;
+  /// After a successful close, rename the file to `path` in the same directory (replacing
+  /// it). The file must be one this request creates (O_CREAT | O_EXCL): after any failure
+  /// past its open, it is unlinked again.
+  void install_as(std::string path) { install_path_ = std::move(path); }
 
  private:
   void end_with(path_step step, int negative_errno) noexcept;
+  /// The request failed at `step` after creating its file: unlink it, then end.
+  void clean_up_after(path_step step, int negative_errno) noexcept;
 
   open_spec spec_;
+  std::string install_path_;
   int fd_ = -1;
   path_step step_ = path_step::open;
   path_step failed_ = path_step::done;
+  path_step pending_step_ = path_step::done;  // the failure a cleanup is running for
+  int pending_error_ = 0;
   int io_error_ = 0;  // kept while the close runs
 };
 
@@ -73,10 +89,30 @@ class read_file_op final : public path_op {
  private:
   void prepare_io(io_uring_sqe& sqe, int fd) override;
   int perform_io(int fd) override;
-  bool io_complete(int res) override;
+  int io_complete(int res) override;
 
   blob_buffer buffer_;
   std::size_t done_ = 0;
+};
+
+/// Creates a file (O_CREAT | O_EXCL in `spec.flags`), writes `parts` back to back from
+/// offset 0 (the rest again after a short write), closes it and renames it over
+/// `install_path`; after any failure past the create, the file is unlinked again.
+class write_file_op final : public path_op {
+ public:
+  write_file_op(open_spec spec, std::string install_path, std::vector<blob> parts);
+
+ private:
+  void prepare_io(io_uring_sqe& sqe, int fd) override;
+  int perform_io(int fd) override;
+  int io_complete(int res) override;
+  unsigned batch_count() const noexcept;
+
+  std::vector<blob> parts_;
+  std::vector<iovec> iov_;
+  std::size_t first_ = 0;
+  std::size_t done_ = 0;
+  std::size_t total_ = 0;
 };
 
 /// Opens, fsyncs (or fdatasyncs), closes.
@@ -87,7 +123,7 @@ class sync_file_op final : public path_op {
  private:
   void prepare_io(io_uring_sqe& sqe, int fd) override;
   int perform_io(int fd) override;
-  bool io_complete(int res) override;
+  int io_complete(int res) override;
 
   bool datasync_;
 };

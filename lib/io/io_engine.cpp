@@ -292,8 +292,9 @@ asio::awaitable<std::vector<std::error_code>> io_engine::fsync_all(std::span<con
 }
 
 namespace {
-io::open_spec spec_of(int dirfd, std::string path, int flags, std::uint64_t resolve) {
-  io::open_spec spec{dirfd, std::move(path), flags, std::nullopt};
+io::open_spec spec_of(int dirfd, std::string path, int flags, std::uint64_t resolve,
+                      mode_t mode = 0) {
+  io::open_spec spec{dirfd, std::move(path), flags, mode, std::nullopt};
   if (resolve != 0) {
     open_how how{};
     how.flags = static_cast<std::uint64_t>(flags);
@@ -311,6 +312,9 @@ file_step public_step(io::path_step step) {
       return file_step::io;
     case io::path_step::close:
       return file_step::close;
+    case io::path_step::rename:
+      return file_step::rename;
+    case io::path_step::cleanup:
     case io::path_step::done:
       break;
   }
@@ -335,6 +339,18 @@ asio::awaitable<file_read> io_engine::read_file_nowait(int dirfd, std::string pa
     if (!out.status.error) out.bytes = op->take();
     co_return out;
   }(impl_, make<io::read_file_op>(spec_of(dirfd, std::move(path), flags, resolve), length));
+}
+
+asio::awaitable<file_status> io_engine::write_file(int dirfd, std::string temp, std::string path,
+                                                   std::vector<blob> parts, int flags,
+                                                   mode_t mode) {
+  return [](std::weak_ptr<io::backend> engine,
+            io::ref_ptr<io::write_file_op> op) -> asio::awaitable<file_status> {
+    io::op* raw = op.get();
+    const batch_status status = co_await run_ops(std::move(engine), &raw, 1);
+    co_return status_of(status, *op);
+  }(impl_, make<io::write_file_op>(spec_of(dirfd, std::move(temp), flags, 0, mode), std::move(path),
+                                   std::move(parts)));
 }
 
 asio::awaitable<std::vector<file_status>> io_engine::sync_files(int dirfd,
