@@ -265,31 +265,20 @@ asio::awaitable<std::error_code> disk_store::put(key_view key, blob value) {
   const auto temp = path + ".tmp." + std::to_string(::getpid()) + '.' +
                     std::to_string(s.temp_counter.fetch_add(1, std::memory_order_relaxed));
   constexpr int temp_flags = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
-  auto fd = co_await s.engine->openat(s.root_fd, temp, temp_flags, entry_mode);
-  if (!fd && is_errno(fd.error(), ENOENT)) {
-    // The fan-out directory was removed behind our back: make it again, once.
-    if (auto ec = co_await s.ensure_dir(dir, true)) co_return failed(ec);
-    fd = co_await s.engine->openat(s.root_fd, temp, temp_flags, entry_mode);
-  }
-  if (!fd) co_return failed(fd.error());
-
   auto head = detail::disk::encode_header_and_key(k, value.size());
   auto foot = detail::disk::encode_footer(head, value);
-  // One writev: header and key, the caller's payload blob (not copied), the footer.
+  // One request: create the temp file, one writev (header and key, the caller's payload
+  // blob, not copied, then the footer), close, rename over the entry. After any failure
+  // the temp file is gone again and the old entry, if any, is untouched.
   std::vector<blob> parts{std::move(head), std::move(value), std::move(foot)};
-  auto written = co_await s.engine->writev(*fd, std::move(parts), 0);
-  // Closing a file this process created does no device I/O (no delayed allocation is
-  // forced for a new file), so it runs here rather than costing another request and
-  // wake-up; its error is still reported.
-  std::error_code ec;
-  if (::close(*fd) != 0) ec = std::error_code(errno, std::system_category());
-  if (!written) ec = written.error();
-  if (!ec) ec = co_await s.engine->renameat(s.root_fd, temp, s.root_fd, path);
-  if (ec) {
-    // The old entry, if any, is untouched: only the temp file goes.
-    co_await s.engine->unlinkat(s.root_fd, temp);
-    co_return failed(ec);
+  auto done = co_await s.engine->write_file(s.root_fd, temp, path, parts, temp_flags, entry_mode);
+  if (done.failed == file_step::open && is_errno(done.error, ENOENT)) {
+    // The fan-out directory was removed behind our back: make it again, once.
+    if (auto ec = co_await s.ensure_dir(dir, true)) co_return failed(ec);
+    done = co_await s.engine->write_file(s.root_fd, temp, path, std::move(parts), temp_flags,
+                                         entry_mode);
   }
+  if (done.error) co_return failed(done.error);
   bump(s.disk.bytes_written, size);
 
   std::vector<std::string> victims;
