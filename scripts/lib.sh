@@ -56,6 +56,9 @@ larder_build_suite() {
   local dir=$1 suite=$2
   shift 2
   larder_configure "$dir" "$@"
+  # After `meson configure`, the introspection data is the old configuration's until the
+  # build files are regenerated: regenerate first, or new tests are missing from the list.
+  ninja -C "$LARDER_ROOT/$dir" build.ninja >/dev/null
   local targets
   targets=$(cd "$LARDER_ROOT/$dir" && meson introspect --tests | python3 -c '
 import json, os, sys
