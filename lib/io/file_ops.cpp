@@ -1,12 +1,13 @@
 #include "io/file_ops.hpp"
 
+#include "io/ops.hpp"
+
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <utility>
 
 namespace larder::detail::io {
@@ -188,7 +189,7 @@ write_file_op::write_file_op(open_spec spec, std::string install_path, std::vect
 }
 
 unsigned write_file_op::batch_count() const noexcept {
-  return static_cast<unsigned>(std::min<std::size_t>(iov_.size() - first_, IOV_MAX));
+  return iovec_batch(iov_, first_);
 }
 
 void write_file_op::prepare_io(io_uring_sqe& sqe, int fd) {
@@ -202,19 +203,9 @@ int write_file_op::perform_io(int fd) {
 
 int write_file_op::io_complete(int res) {
   if (res == 0 && done_ < total_) return -EIO;  // a regular file that takes nothing: broken
-  auto n = static_cast<std::size_t>(res);
+  const auto n = static_cast<std::size_t>(res);
   done_ += n;
-  while (n > 0 && first_ < iov_.size()) {
-    iovec& v = iov_[first_];
-    if (n >= v.iov_len) {
-      n -= v.iov_len;
-      ++first_;
-    } else {
-      v.iov_base = static_cast<std::byte*>(v.iov_base) + n;
-      v.iov_len -= n;
-      n = 0;
-    }
-  }
+  consume_iovecs(iov_, first_, n);
   return done_ >= total_ ? 1 : 0;
 }
 

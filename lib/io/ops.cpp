@@ -148,23 +148,31 @@ writev_op::writev_op(int fd, std::vector<blob> parts, std::uint64_t offset)
   }
 }
 
-unsigned writev_op::batch_count() const noexcept {
-  return static_cast<unsigned>(std::min<std::size_t>(iov_.size() - first_, IOV_MAX));
-}
-
-void writev_op::advance(std::size_t n) noexcept {
-  done_ += n;
-  while (n > 0 && first_ < iov_.size()) {
-    iovec& v = iov_[first_];
+void consume_iovecs(std::vector<iovec>& iov, std::size_t& first, std::size_t n) noexcept {
+  while (n > 0 && first < iov.size()) {
+    iovec& v = iov[first];
     if (n >= v.iov_len) {
       n -= v.iov_len;
-      ++first_;
+      ++first;
     } else {
       v.iov_base = static_cast<std::byte*>(v.iov_base) + n;
       v.iov_len -= n;
       n = 0;
     }
   }
+}
+
+unsigned iovec_batch(const std::vector<iovec>& iov, std::size_t first) noexcept {
+  return static_cast<unsigned>(std::min<std::size_t>(iov.size() - first, IOV_MAX));
+}
+
+unsigned writev_op::batch_count() const noexcept {
+  return iovec_batch(iov_, first_);
+}
+
+void writev_op::advance(std::size_t n) noexcept {
+  done_ += n;
+  consume_iovecs(iov_, first_, n);
 }
 
 void writev_op::prepare(io_uring_sqe& sqe) {

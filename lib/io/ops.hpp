@@ -101,6 +101,12 @@ class write_op final : public transfer_op {
   blob data_;
 };
 
+/// Moves past `n` bytes written from iov[first] on: whole iovecs are skipped (`first`
+/// advances), a partly written one is trimmed to its rest.
+void consume_iovecs(std::vector<iovec>& iov, std::size_t& first, std::size_t n) noexcept;
+/// How many iovecs from `first` on one writev may take (IOV_MAX at most).
+unsigned iovec_batch(const std::vector<iovec>& iov, std::size_t first) noexcept;
+
 /// The iovecs live here, next to the blobs that keep their bytes alive; a short write moves
 /// the first unfinished iovec forward.
 class writev_op final : public transfer_op {
