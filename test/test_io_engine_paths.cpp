@@ -44,15 +44,27 @@ std::error_code errno_code(int e) {
   return {e, std::system_category()};
 }
 
+// A scratch directory and a descriptor on it, the dirfd of the requests.
+class scratch_root : public testing::temp_dir {
+ public:
+  scratch_root() : fd_(::open(path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC)) {
+    REQUIRE(fd_ >= 0);
+  }
+  ~scratch_root() { ::close(fd_); }
+  int fd() const noexcept { return fd_; }
+
+ private:
+  int fd_;
+};
+
 constexpr int read_flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
 
 }  // namespace
 
 TEST_CASE("io_engine::read_file_nowait: bytes, a missing file, a symlink and a FIFO", "[io]") {
   const auto backend = GENERATE(io_backend::io_uring, io_backend::thread_pool);
-  testing::temp_dir dir;
-  const int root = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  REQUIRE(root >= 0);
+  scratch_root dir;
+  const int root = dir.fd();
   write_file(dir.path() + "/file", "payload");
   REQUIRE(::symlink("file", (dir.path() + "/link").c_str()) == 0);
   REQUIRE(::mkfifo((dir.path() + "/fifo").c_str(), 0600) == 0);
@@ -91,14 +103,12 @@ TEST_CASE("io_engine::read_file_nowait: bytes, a missing file, a symlink and a F
   engine.reset();
   CHECK(open_descriptors() == before);  // the FIFO's descriptor was closed after the refusal
   ::close(writer);
-  ::close(root);
 }
 
 TEST_CASE("io_engine::sync_files: one status per path, in order, nothing left open", "[io]") {
   const auto backend = GENERATE(io_backend::io_uring, io_backend::thread_pool);
-  testing::temp_dir dir;
-  const int root = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  REQUIRE(root >= 0);
+  scratch_root dir;
+  const int root = dir.fd();
   std::vector<std::string> paths;
   for (int i = 0; i < 40; ++i) {
     paths.push_back("f" + std::to_string(i));
@@ -139,15 +149,13 @@ TEST_CASE("io_engine::sync_files: one status per path, in order, nothing left op
   CHECK(m.ops_completed == m.ops_submitted);
   engine.reset();
   CHECK(open_descriptors() == before);
-  ::close(root);
 }
 
 TEST_CASE("io_engine: a cancelled caller of a path request leaves no descriptor open",
           "[io][concurrency]") {
   const auto backend = GENERATE(io_backend::io_uring, io_backend::thread_pool);
-  testing::temp_dir dir;
-  const int root = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  REQUIRE(root >= 0);
+  scratch_root dir;
+  const int root = dir.fd();
   std::vector<std::string> paths;
   for (int i = 0; i < 64; ++i) {
     paths.push_back("f" + std::to_string(i));
@@ -196,15 +204,13 @@ TEST_CASE("io_engine: a cancelled caller of a path request leaves no descriptor 
   CHECK(cancelled + finished > 0);
   engine.reset();
   CHECK(open_descriptors() == before);
-  ::close(root);
 }
 
 TEST_CASE("io_engine::write_file: installs by rename, and leaves no temp file when it fails",
           "[io]") {
   const auto backend = GENERATE(io_backend::io_uring, io_backend::thread_pool);
-  testing::temp_dir dir;
-  const int root = ::open(dir.path().c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  REQUIRE(root >= 0);
+  scratch_root dir;
+  const int root = dir.fd();
   write_file(dir.path() + "/taken.tmp", "someone else's");
   write_file(dir.path() + "/kept", "old");
   REQUIRE(::mkdir((dir.path() + "/a-directory").c_str(), 0700) == 0);
@@ -249,5 +255,4 @@ TEST_CASE("io_engine::write_file: installs by rename, and leaves no temp file wh
   CHECK(over_directory.error == errno_code(EISDIR));
   CHECK(read_all("dir.tmp") == "<absent>");
   CHECK(open_descriptors() == before);
-  ::close(root);
 }
