@@ -55,6 +55,9 @@ struct io_engine_metrics {
   std::uint64_t cq_overflows = 0;   ///< times the completion queue had overflowed
   std::uint64_t cancellations = 0;  ///< callers that were cancelled while waiting
   std::uint64_t errors = 0;         ///< operations that ended in an error other than cancelled
+  /// Path requests (read_file_nowait, write_file, sync_files) that went into the ring as one
+  /// chain of linked requests (io_uring on Linux 5.19 and later; 0 for thread_pool).
+  std::uint64_t linked_chains = 0;
 };
 
 /// The steps of a request on a path (open, then its I/O, then close), to say which one failed.
@@ -170,10 +173,11 @@ class io_engine {
   asio::awaitable<std::vector<std::error_code>> fsync_all(std::span<const int> fds, bool datasync);
 
   /// Opens `path` (openat2 with `resolve` as openat2(); 0: plain openat, for kernels
-  /// without openat2), reads up to `length` bytes from offset 0 as read_nowait() does, and
-  /// closes it: one request, so the caller waits for one completion, not three. Short only
-  /// at end of file. `status.failed` tells a missing file (open, ENOENT) from bytes not in
-  /// the page cache (io, EAGAIN). Cancelled: the caller resumes at once with
+  /// without openat2), reads up to `length` bytes from offset 0 in one call that does not
+  /// wait, as read_nowait() does, and closes it: one request, so the caller waits for one
+  /// completion, not three (on io_uring, one chain of linked requests). Short at end of file
+  /// or where the page cache stops. `status.failed` tells a missing file (open, ENOENT) from
+  /// bytes not in the page cache (io, EAGAIN). Cancelled: the caller resumes at once with
   /// errc::cancelled; the request still runs to its close (each step is non-blocking).
   asio::awaitable<file_read> read_file_nowait(int dirfd, std::string path, int flags,
                                               std::size_t length,

@@ -2,6 +2,7 @@
 
 #include "io/ops.hpp"
 
+#include <fcntl.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -22,16 +23,28 @@ constexpr std::size_t max_chunk = std::size_t{1} << 30;
 
 }  // namespace
 
+void path_op::prepare_open(io_uring_sqe& sqe) {
+  const char* path = spec_.path.c_str();
+  if (direct_ && spec_.how)
+    io_uring_prep_openat2_direct(&sqe, spec_.dirfd, path, &direct_how_,
+                                 static_cast<unsigned>(slot_));
+  else if (direct_)
+    io_uring_prep_openat_direct(&sqe, spec_.dirfd, path, spec_.flags & ~O_CLOEXEC, spec_.mode,
+                                static_cast<unsigned>(slot_));
+  else if (spec_.how)
+    io_uring_prep_openat2(&sqe, spec_.dirfd, path, &*spec_.how);
+  else
+    io_uring_prep_openat(&sqe, spec_.dirfd, path, spec_.flags, spec_.mode);
+}
+
 void path_op::prepare(io_uring_sqe& sqe) {
   switch (step_) {
     case path_step::open:
-      if (spec_.how)
-        io_uring_prep_openat2(&sqe, spec_.dirfd, spec_.path.c_str(), &*spec_.how);
-      else
-        io_uring_prep_openat(&sqe, spec_.dirfd, spec_.path.c_str(), spec_.flags, spec_.mode);
+      prepare_open(sqe);
       return;
     case path_step::io:
       prepare_io(sqe, fd_);
+      if (direct_) sqe.flags |= IOSQE_FIXED_FILE;
       return;
     case path_step::rename:
       io_uring_prep_renameat(&sqe, spec_.dirfd, spec_.path.c_str(), spec_.dirfd,
@@ -42,9 +55,80 @@ void path_op::prepare(io_uring_sqe& sqe) {
       return;
     case path_step::close:
     case path_step::done:  // never issued; a close keeps the SQE meaningful regardless
-      io_uring_prep_close(&sqe, fd_);
+      if (direct_)
+        io_uring_prep_close_direct(&sqe, static_cast<unsigned>(slot_));
+      else
+        io_uring_prep_close(&sqe, fd_);
       return;
   }
+}
+
+unsigned path_op::chain_length() const noexcept {
+  if (chained_ || step_ != path_step::open || !io_fits_one_sqe()) return 0;
+  return install_path_.empty() ? 3 : 4;
+}
+
+void path_op::prepare_chain(io_uring_sqe* const* sqes, int slot) {
+  const unsigned n = chain_length();
+  chained_ = true;
+  direct_ = true;
+  slot_ = slot;
+  if (spec_.how) {
+    direct_how_ = *spec_.how;
+    direct_how_.flags &= ~static_cast<std::uint64_t>(O_CLOEXEC);
+  }
+  prepare_open(*sqes[0]);
+  prepare_io(*sqes[1], slot);
+  sqes[1]->flags |= IOSQE_FIXED_FILE;
+  io_uring_prep_close_direct(sqes[2], static_cast<unsigned>(slot));
+  if (n == 4)
+    io_uring_prep_renameat(sqes[3], spec_.dirfd, spec_.path.c_str(), spec_.dirfd,
+                           install_path_.c_str(), 0);
+  // A short read or write fails its link too, so nothing runs on after a partial transfer:
+  // the state machine carries on from that step by itself. A one-shot I/O step hard-links
+  // on to the close instead, and posts its own CQE.
+  for (unsigned i = 0; i + 1 < n; ++i)
+    sqes[i]->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
+  if (io_is_one_shot()) sqes[1]->flags = IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
+  chain_length_ = static_cast<std::uint8_t>(n);
+  chain_seen_ = 0;
+}
+
+bool path_op::chain_over() const noexcept {
+  if (chain_seen_ & 1u) return true;                      // the open failed: nothing after it ran
+  if (io_is_one_shot()) return (chain_seen_ & 6u) == 6u;  // the I/O's CQE and the close's
+  return chain_seen_ != 0;
+}
+
+bool path_op::chain_pending() const noexcept {
+  return chain_length_ > 0 && !chain_over();
+}
+
+bool path_op::complete_chain(unsigned position, int res) {
+  if (chain_length_ == 0) return complete(res);  // a step issued on its own after the chain
+  chain_results_[position] = res;
+  chain_seen_ |= static_cast<std::uint8_t>(1u << position);
+  if (!chain_over()) return false;
+  // Feed the state machine the chain's results in order: the steps before the first CQE
+  // did all they asked for, the steps after the last one never ran.
+  const unsigned n = std::exchange(chain_length_, 0);
+  const int whole_io = io_whole_result();
+  bool finished = false;
+  for (unsigned p = 0; p < n; ++p) {
+    const bool seen = chain_seen_ & (1u << p);
+    if (!seen && (chain_seen_ & ((1u << p) - 1)) != 0) break;
+    finished = complete(seen ? chain_results_[p] : p == 0 ? slot_ : p == 1 ? whole_io : 0);
+    if (p == 1 && io_is_one_shot() && step_ == path_step::io) {
+      // The chain has closed the file already: whatever the call said, the I/O is over.
+      if (chain_results_[1] < 0) io_error_ = chain_results_[1];
+      step_ = path_step::close;
+    }
+  }
+  return finished;
+}
+
+int path_op::take_slot() noexcept {
+  return std::exchange(slot_, -1);
 }
 
 int path_op::perform(blocking_context&) {
@@ -76,7 +160,7 @@ bool path_op::complete(int res) {
         end_with(path_step::open, res);
         return true;
       }
-      fd_ = res;
+      fd_ = direct_ ? slot_ : res;  // a direct open returns 0
       step_ = path_step::io;
       return false;
     case path_step::io:
@@ -97,7 +181,7 @@ bool path_op::complete(int res) {
     case path_step::done:
       // Linux releases the fd even when close says EINTR. ECANCELED: the ring was torn down
       // before the close ran, so close it here rather than leak it.
-      if (res == -ECANCELED) ::close(fd_);
+      if (res == -ECANCELED && !direct_) ::close(fd_);
       fd_ = -1;
       if (io_error_ < 0) {
         clean_up_after(path_step::io, io_error_);
@@ -146,7 +230,8 @@ void path_op::clean_up_after(path_step step, int negative_errno) noexcept {
 
 void path_op::abandon() noexcept {
   // Dropped mid-way (the io_context went away with the request queued): close what it holds.
-  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  // A direct descriptor goes with the ring's table.
+  if (fd_ >= 0 && !direct_) ::close(std::exchange(fd_, -1));
 }
 
 // --- read ---
@@ -166,8 +251,18 @@ int read_file_op::perform_io(int fd) {
 }
 
 int read_file_op::io_complete(int res) {
+  // A call that got less than it asked for met the end of the file or of the page cache.
+  const bool short_call = res < io_whole_result();
   done_ += static_cast<std::size_t>(res);
-  return res == 0 || done_ == buffer_.size() ? 1 : 0;
+  return short_call || done_ == buffer_.size() ? 1 : 0;
+}
+
+int read_file_op::io_whole_result() const noexcept {
+  return static_cast<int>(std::min(buffer_.size() - done_, max_chunk));
+}
+
+bool read_file_op::io_fits_one_sqe() const noexcept {
+  return buffer_.size() - done_ <= max_chunk;
 }
 
 blob_buffer read_file_op::take() noexcept {
@@ -207,6 +302,14 @@ int write_file_op::io_complete(int res) {
   done_ += n;
   consume_iovecs(iov_, first_, n);
   return done_ >= total_ ? 1 : 0;
+}
+
+int write_file_op::io_whole_result() const noexcept {
+  return static_cast<int>(total_ - done_);
+}
+
+bool write_file_op::io_fits_one_sqe() const noexcept {
+  return total_ - done_ <= max_chunk && first_ + batch_count() == iov_.size();
 }
 
 // --- sync ---

@@ -46,6 +46,13 @@ class path_op : public op {
   void abandon() noexcept final;
   bool cancellable() const noexcept final { return false; }
 
+  /// open, I/O, close, and rename when it installs: one chain, when the I/O fits one SQE.
+  unsigned chain_length() const noexcept final;
+  void prepare_chain(io_uring_sqe* const* sqes, int slot) final;
+  bool complete_chain(unsigned position, int res) final;
+  bool chain_pending() const noexcept final;
+  int take_slot() noexcept final;
+
   /// The step whose error the request ended with (done when it succeeded).
   path_step failed_step() const noexcept { return failed_; }
 
@@ -58,6 +65,14 @@ class path_op : public op {
   /// again, or a negative errno to end it with (the descriptor is still closed). A negative
   /// result of the step itself never gets here: it ends the step with that error.
   virtual int io_complete(int res) = 0;
+  /// What the I/O step returns when it does all that one SQE of it asks for.
+  virtual int io_whole_result() const noexcept = 0;
+  /// Whether one SQE of the I/O step does all of what is left (chains need that).
+  virtual bool io_fits_one_sqe() const noexcept { return true; }
+  /// Whether the I/O step is one call whose result, short or failed, ends it. Its chain then
+  /// closes the file whatever the call returned (a hard link), at the cost of a second CQE;
+  /// other chains stop at a failed step and leave the rest to the state machine.
+  virtual bool io_is_one_shot() const noexcept { return false; }
   /// After a successful close, rename the file to `path` in the same directory (replacing
   /// it). The file must be one this request creates (O_CREAT | O_EXCL): after any failure
   /// past its open, it is unlinked again.
@@ -68,9 +83,20 @@ class path_op : public op {
   /// The request failed at `step` after creating its file: unlink it, then end.
   void clean_up_after(path_step step, int negative_errno) noexcept;
 
+  void prepare_open(io_uring_sqe& sqe);
+  bool chain_over() const noexcept;
+
   open_spec spec_;
   std::string install_path_;
-  int fd_ = -1;
+  int fd_ = -1;  // the registered-file slot itself when direct_
+  int slot_ = -1;
+  bool direct_ = false;   // the descriptor lives in the ring's slot_, not in our table
+  bool chained_ = false;  // a chain was issued (at most one per request)
+  // The chain in the kernel: its length (0 when none), and the CQEs it has posted so far.
+  std::uint8_t chain_length_ = 0;
+  std::uint8_t chain_seen_ = 0;  // bit per position
+  int chain_results_[max_chain_length] = {};
+  open_how direct_how_{};  // for a direct open: no O_CLOEXEC (the ring's table has none)
   path_step step_ = path_step::open;
   path_step failed_ = path_step::done;
   path_step pending_step_ = path_step::done;  // the failure a cleanup is running for
@@ -78,8 +104,9 @@ class path_op : public op {
   int io_error_ = 0;  // kept while the close runs
 };
 
-/// Opens, reads up to `length` bytes from offset 0 without waiting (RWF_NOWAIT: bytes in the
-/// page cache, else EAGAIN; EAGAIN or EOPNOTSUPP on a FIFO), closes. Short only at end of file.
+/// Opens, reads up to `length` bytes from offset 0 in one call that does not wait (RWF_NOWAIT:
+/// bytes in the page cache, else EAGAIN; EAGAIN or EOPNOTSUPP on a FIFO), closes. Short at end
+/// of file, or where the page cache stops. (A read of more than 1 GiB goes on in 1 GiB calls.)
 class read_file_op final : public path_op {
  public:
   read_file_op(open_spec spec, std::size_t length) : path_op(std::move(spec)), buffer_(length) {}
@@ -90,6 +117,9 @@ class read_file_op final : public path_op {
   void prepare_io(io_uring_sqe& sqe, int fd) override;
   int perform_io(int fd) override;
   int io_complete(int res) override;
+  int io_whole_result() const noexcept override;
+  bool io_fits_one_sqe() const noexcept override;
+  bool io_is_one_shot() const noexcept override { return true; }
 
   blob_buffer buffer_;
   std::size_t done_ = 0;
@@ -106,6 +136,8 @@ class write_file_op final : public path_op {
   void prepare_io(io_uring_sqe& sqe, int fd) override;
   int perform_io(int fd) override;
   int io_complete(int res) override;
+  int io_whole_result() const noexcept override;
+  bool io_fits_one_sqe() const noexcept override;
   unsigned batch_count() const noexcept;
 
   std::vector<blob> parts_;
@@ -124,6 +156,7 @@ class sync_file_op final : public path_op {
   void prepare_io(io_uring_sqe& sqe, int fd) override;
   int perform_io(int fd) override;
   int io_complete(int res) override;
+  int io_whole_result() const noexcept override { return 0; }
 
   bool datasync_;
 };

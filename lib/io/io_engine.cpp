@@ -201,6 +201,7 @@ io_engine_metrics io_engine::metrics() const noexcept {
   m.cq_overflows = c.cq_overflows.load(std::memory_order_relaxed);
   m.cancellations = c.cancellations.load(std::memory_order_relaxed);
   m.errors = c.errors.load(std::memory_order_relaxed);
+  m.linked_chains = c.chains.load(std::memory_order_relaxed);
   return m;
 }
 

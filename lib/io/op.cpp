@@ -10,6 +10,12 @@ bool op::complete(int res) {
   return true;
 }
 
+void op::prepare_chain(io_uring_sqe* const*, int) {}
+
+bool op::complete_chain(unsigned, int res) {
+  return complete(res);
+}
+
 bool batch::op_finished() noexcept {
   if (remaining_.fetch_sub(1, std::memory_order_acq_rel) != 1)
     return !delivered_.load(std::memory_order_acquire);

@@ -15,6 +15,9 @@ namespace larder::detail::io {
 
 class batch;
 
+/// The longest chain of linked SQEs an op may ask for (its position fits two bits).
+constexpr unsigned max_chain_length = 4;
+
 /// What a thread-pool worker offers an op while it blocks: waiting that a cancel can cut short.
 class blocking_context {
  public:
@@ -50,6 +53,25 @@ class op {
   virtual void abandon() noexcept {}
   /// False for ops that must run even when their caller was cancelled (close).
   virtual bool cancellable() const noexcept { return true; }
+
+  // Linked chains (io_uring only; see uring_backend): the rest of an op as one chain of
+  // linked SQEs on a registered-file slot, which the ring runs without coming back to us
+  // between steps. A chain posts the CQE of its first SQE that fails, or that of its last;
+  // an SQE it hard-links on (no CQE_SKIP_SUCCESS) posts one too, which chain_pending() says.
+
+  /// How many SQEs such a chain needs from where the op stands (at most max_chain_length);
+  /// 0 when it cannot chain.
+  virtual unsigned chain_length() const noexcept { return 0; }
+  /// Fills chain_length() SQEs as that chain, its descriptor in `slot`, which the op holds
+  /// until take_slot() hands it back.
+  virtual void prepare_chain(io_uring_sqe* const* sqes, int slot);
+  /// Takes a CQE of a chain: `position` is the SQE it belongs to. Returns as complete() does
+  /// once the chain is over; until then (chain_pending()) the value means nothing.
+  virtual bool complete_chain(unsigned position, int res);
+  /// True while a CQE of the op's chain is still to come.
+  virtual bool chain_pending() const noexcept { return false; }
+  /// The registered-file slot the op holds, given up when it has finished; -1 when none.
+  virtual int take_slot() noexcept { return -1; }
 
   std::error_code error() const noexcept { return error_; }
   void set_error(std::error_code ec) noexcept { error_ = ec; }
@@ -146,7 +168,7 @@ class batch {
 /// Relaxed counters, shared by both backends.
 struct backend_counters {
   std::atomic<std::uint64_t> submitted{0}, completed{0}, submit_calls{0}, cq_overflows{0},
-      cancellations{0}, errors{0};
+      cancellations{0}, errors{0}, chains{0};
 };
 
 /// The boundary between io_engine and a backend.

@@ -2,6 +2,7 @@
 // Other threads hand requests over through a lock-free queue and post the strand once per
 // batch, so that everything requested during one turn of the loop goes in one io_uring_enter.
 #include "io/backends.hpp"  // first: see there
+#include "io/uring_chains.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -12,6 +13,7 @@
 #include <asio/strand.hpp>
 #include <cerrno>
 #include <deque>
+#include <vector>
 
 namespace larder::detail::io {
 namespace {
@@ -20,6 +22,17 @@ namespace {
 // aligned, so bit 0 is free) or 0 for "everything". The target stays referenced until the
 // cancel's CQE, so that its address cannot be reused by a new op the cancel would hit.
 constexpr std::uint64_t cancel_tag = 1;
+// The SQEs of a chain carry the op's address with their position in the chain in bits 1-2.
+constexpr unsigned position_shift = 1;
+constexpr std::uint64_t position_mask = 3u << position_shift;
+static_assert(alignof(op) >= 8);
+
+op* op_of(std::uint64_t user_data) {
+  return reinterpret_cast<op*>(user_data & ~(position_mask | cancel_tag));
+}
+unsigned position_of(std::uint64_t user_data) {
+  return static_cast<unsigned>((user_data & position_mask) >> position_shift);
+}
 
 struct request {
   op* target;   // holds a reference; null with `cancel` means every request in the kernel
@@ -42,6 +55,8 @@ class uring_backend final : public backend, public std::enable_shared_from_this<
   void reap();
   void fill_and_submit();
   bool place(const request& r);
+  bool place_chain(op& o, unsigned n);
+  void finished_in_ring(op& o) noexcept;
   io_uring_sqe* next_sqe();
   bool submit_now();
   void arm_wait();
@@ -55,7 +70,8 @@ class uring_backend final : public backend, public std::enable_shared_from_this<
   std::atomic<bool> pump_posted_{false};
   // Touched only on strand_ (and by the destructor, when nothing else can run).
   std::deque<request> backlog_;  // picked up but not yet in an SQE (SQ full, or resubmission)
-  std::size_t in_kernel_ = 0;    // SQEs whose CQE has not been reaped
+  std::size_t in_kernel_ = 0;    // CQEs still to come (one per SQE, one per chain)
+  std::vector<int> free_slots_;  // registered-file slots for chains (none: no chains)
   unsigned unsubmitted_ = 0;
   bool wait_armed_ = false;
 };
@@ -84,6 +100,12 @@ std::error_code uring_backend::init(const io_engine_options& options) {
   }
   if (r < 0) return {-r, std::system_category()};
   ring_ready_ = true;
+  // Best effort: without chains, each step of a path request is its own SQE.
+  if (set_up_linked_chains(ring_, params, sq)) {
+    free_slots_.resize(sq);
+    for (unsigned i = 0; i < sq; ++i)
+      free_slots_[i] = static_cast<int>(sq - 1 - i);
+  }
 
   // Without NODROP an overflowing CQ loses completions, and with them the ops' owners.
   if (!(params.features & IORING_FEAT_NODROP)) return make_error_code(std::errc::not_supported);
@@ -144,8 +166,12 @@ uring_backend::~uring_backend() {
       if (auto* target = reinterpret_cast<op*>(user_data & ~cancel_tag)) target->release();
       continue;
     }
-    auto* o = reinterpret_cast<op*>(user_data);
-    o->complete(res);
+    auto* o = op_of(user_data);
+    o->complete_chain(position_of(user_data), res);
+    if (o->chain_pending()) {
+      ++in_kernel_;  // its chain's other CQE is still to come
+      continue;
+    }
     discard(*o);
   }
   io_uring_queue_exit(&ring_);
@@ -240,8 +266,13 @@ void uring_backend::on_cqe(std::uint64_t user_data, int res) {
     if (auto* target = reinterpret_cast<op*>(user_data & ~cancel_tag)) target->release();
     return;
   }
-  auto* o = reinterpret_cast<op*>(user_data);
-  if (!o->complete(res)) {
+  auto* o = op_of(user_data);
+  const bool finished = o->complete_chain(position_of(user_data), res);
+  if (o->chain_pending()) {
+    ++in_kernel_;  // its chain's other CQE is still to come
+    return;
+  }
+  if (!finished) {
     const bool stop = o->cancellable() && (o->cancel_requested.load() || stopping());
     if (!stop) {
       backlog_.push_back(request{o, false});  // the rest of it; still ours, still in_ring
@@ -249,8 +280,13 @@ void uring_backend::on_cqe(std::uint64_t user_data, int res) {
     }
     o->fail(-ECANCELED);
   }
-  o->in_ring = false;
-  finish(*o);
+  finished_in_ring(*o);
+}
+
+void uring_backend::finished_in_ring(op& o) noexcept {
+  o.in_ring = false;
+  if (const int slot = o.take_slot(); slot >= 0) free_slots_.push_back(slot);
+  finish(o);
 }
 
 io_uring_sqe* uring_backend::next_sqe() {
@@ -293,10 +329,12 @@ bool uring_backend::place(const request& r) {
   op& o = *r.target;
   if (o.cancellable() && (o.cancel_requested.load() || stopping())) {
     o.fail(-ECANCELED);
-    o.in_ring = false;
-    finish(o);
+    finished_in_ring(o);
     return true;
   }
+  if (!free_slots_.empty())
+    if (const unsigned n = o.chain_length(); n > 0 && n <= max_chain_length)
+      return place_chain(o, n);
   io_uring_sqe* sqe = next_sqe();
   if (!sqe) return false;
   o.prepare(*sqe);
@@ -304,6 +342,26 @@ bool uring_backend::place(const request& r) {
   o.in_ring = true;
   ++in_kernel_;
   ++unsubmitted_;
+  return true;
+}
+
+bool uring_backend::place_chain(op& o, unsigned n) {
+  // A chain must reach the kernel whole, in one submission: make room for all of it first.
+  if (io_uring_sq_space_left(&ring_) < n && (unsubmitted_ == 0 || !submit_now())) return false;
+  if (io_uring_sq_space_left(&ring_) < n) return false;
+  io_uring_sqe* sqes[max_chain_length];
+  for (unsigned i = 0; i < n; ++i)
+    sqes[i] = io_uring_get_sqe(&ring_);
+  const int slot = free_slots_.back();
+  free_slots_.pop_back();
+  o.prepare_chain(sqes, slot);
+  const auto address = reinterpret_cast<std::uint64_t>(&o);
+  for (unsigned i = 0; i < n; ++i)
+    io_uring_sqe_set_data64(sqes[i], address | (std::uint64_t{i} << position_shift));
+  o.in_ring = true;
+  ++in_kernel_;
+  unsubmitted_ += n;
+  counters_.chains.fetch_add(1, std::memory_order_relaxed);
   return true;
 }
 
