@@ -1,5 +1,7 @@
 // larder-disk-bench: disk_store against the seed's blocking design and against fio, in one
 // process and one run, so that every figure is a ratio against a baseline measured beside it.
+// Put and get also run a bare io_uring loop over the same files (baselines/bare_uring.hpp):
+// what any io_uring design of this layout could reach here, with nothing of a store around it.
 //
 //   put     throughput at 4 KiB, 64 KiB and 1 MiB (fio's sequential write at 1 MiB)
 //   flush   time to make 2,000 fresh 4 KiB entries durable
@@ -21,11 +23,13 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "baselines/bare_uring.hpp"
 #include "baselines/blocking_disk.hpp"
 #include "larder/disk_store.hpp"
 #include "larder/io_engine.hpp"
@@ -72,8 +76,8 @@ void put_section(const config& c, scratch& dirs) {
       "\n## put throughput (%u threads; larder: %u coroutines per thread; median of %u "
       "rounds, the designs taking turns, each run in a fresh directory after a sync)\n",
       c.threads, c.inflight, c.rounds);
-  std::printf("%-8s %8s %14s %14s %9s %14s %9s\n", "size", "puts", "blocking", "larder", "vs block",
-              "fio seq write", "vs fio");
+  std::printf("%-8s %8s %12s %12s %9s %12s %9s %14s %7s\n", "size", "puts", "blocking",
+              "bare uring", "vs block", "larder", "vs block", "fio seq write", "vs fio");
   for (const std::size_t size :
        {std::size_t{4} << 10, std::size_t{64} << 10, std::size_t{1} << 20}) {
     const auto count = static_cast<unsigned>(
@@ -82,26 +86,45 @@ void put_section(const config& c, scratch& dirs) {
     const auto values = make_values(size, 8);
     // Turns, so that the page cache's writeback and the file system's state weigh on both
     // designs alike; a sync before each run, so that no run pays for another's dirty pages.
-    std::vector<double> blocking_runs, larder_runs;
+    std::vector<double> blocking_runs, bare_runs, larder_runs;
     for (unsigned round = 0; round < c.rounds; ++round) {
+      // Each run's files are removed after it (untimed), so that a 1 MiB round does not
+      // run out of space on a small file system.
       if (!c.larder_only) {
         ::sync();
-        larder::bench::blocking_disk store(dirs.fresh("blocking"));
-        blocking_runs.push_back(timed_bytes(count, size, [&] {
-          run_threads(c.threads, count, [&](unsigned i) { store.put(keys[i], values[i % 8]); });
-        }));
+        const auto blocking_dir = dirs.fresh("blocking");
+        {
+          larder::bench::blocking_disk store(blocking_dir);
+          blocking_runs.push_back(timed_bytes(count, size, [&] {
+            run_threads(c.threads, count, [&](unsigned i) { store.put(keys[i], values[i % 8]); });
+          }));
+        }
+        scratch::drop(blocking_dir);
+        ::sync();
+        const auto bare_dir = dirs.fresh("bare");
+        {
+          larder::bench::bare_uring bare(bare_dir);
+          bare_runs.push_back(
+              timed_bytes(count, size, [&] { bare.put_all(c.threads, c.inflight, keys, values); }));
+        }
+        scratch::drop(bare_dir);
       }
       ::sync();
-      larder_disk run(dirs.fresh("larder"), c.io());
-      larder_runs.push_back(timed_bytes(count, size, [&] {
-        run.workers(c.threads, c.inflight, count, [&](unsigned i) -> asio::awaitable<void> {
-          co_await run.store().put(keys[i], values[i % 8]);
-        });
-      }));
-      run.check_faults("put");
+      const auto larder_dir = dirs.fresh("larder");
+      {
+        larder_disk run(larder_dir, c.io());
+        larder_runs.push_back(timed_bytes(count, size, [&] {
+          run.workers(c.threads, c.inflight, count, [&](unsigned i) -> asio::awaitable<void> {
+            co_await run.store().put(keys[i], values[i % 8]);
+          });
+        }));
+        run.check_faults("put");
+      }
+      if (!c.keep) scratch::drop(larder_dir);
     }
     ::sync();
     const double blocking = median(blocking_runs);
+    const double bare = median(bare_runs);
     const double larder = median(larder_runs);
     std::string fio_cell = "-", fio_ratio = "-";
     if (size == (1u << 20) && !c.larder_only) {
@@ -115,9 +138,11 @@ void put_section(const config& c, scratch& dirs) {
       }
       ::sync();
     }
-    std::printf("%-8s %8u %14s %14s %8.2fx %14s %9s\n", size_label(size).c_str(), count,
-                c.larder_only ? "-" : human_rate(blocking).c_str(), human_rate(larder).c_str(),
-                c.larder_only ? 0.0 : larder / blocking, fio_cell.c_str(), fio_ratio.c_str());
+    const auto ratio = [&](double x) { return c.larder_only ? 0.0 : x / blocking; };
+    std::printf("%-8s %8u %12s %12s %8.2fx %12s %8.2fx %14s %7s\n", size_label(size).c_str(), count,
+                c.larder_only ? "-" : human_rate(blocking).c_str(),
+                c.larder_only ? "-" : human_rate(bare).c_str(), ratio(bare),
+                human_rate(larder).c_str(), ratio(larder), fio_cell.c_str(), fio_ratio.c_str());
   }
 }
 
@@ -168,19 +193,25 @@ void get_section(const config& c, scratch& dirs) {
   for (auto& p : picks)
     p = static_cast<unsigned>(rng() % c.get_entries);
 
-  // Both stores are filled first; then the designs take turns over the same gets.
+  // All stores are filled first; then the designs take turns over the same gets.
   larder::bench::blocking_disk blocking_store(dirs.fresh("blocking"));
-  if (!c.larder_only)
+  std::optional<larder::bench::bare_uring> bare_store;
+  if (!c.larder_only) {
     run_threads(c.threads, c.get_entries,
                 [&](unsigned i) { blocking_store.put(keys[i], values[i % 8]); });
+    bare_store.emplace(dirs.fresh("bare"));
+    bare_store->put_all(c.threads, c.inflight, keys, values);
+  }
   larder_disk run(dirs.fresh("larder"), c.io());
   run.workers(c.threads, c.inflight, c.get_entries, [&](unsigned i) -> asio::awaitable<void> {
     co_await run.store().put(keys[i], values[i % 8]);
   });
   ::sync();
-  std::vector<double> blocking_runs, larder_runs;
+  std::vector<double> blocking_runs, bare_runs, larder_runs;
   for (unsigned round = 0; round < c.rounds; ++round) {
     if (!c.larder_only) {
+      bare_runs.push_back(timed_ops(
+          c.get_ops, [&] { bare_store->get_all(c.threads, c.inflight, keys, picks, 4096); }));
       std::atomic<unsigned> misses{0};
       blocking_runs.push_back(timed_ops(c.get_ops, [&] {
         run_threads(c.threads, c.get_ops, [&](unsigned i) {
@@ -198,9 +229,15 @@ void get_section(const config& c, scratch& dirs) {
   }
   const double blocking = median(blocking_runs);
   const double larder = median(larder_runs);
-  std::printf("throughput: blocking %.0f gets/s, larder %.0f gets/s", blocking, larder);
-  if (!c.larder_only) std::printf(": %.2fx", larder / blocking);
-  std::printf("\n");
+  if (c.larder_only) {
+    std::printf("throughput: larder %.0f gets/s\n", larder);
+  } else {
+    const double bare = median(bare_runs);
+    std::printf(
+        "throughput: blocking %.0f gets/s, bare io_uring %.0f gets/s (%.2fx), larder %.0f "
+        "gets/s: %.2fx\n",
+        blocking, bare, bare / blocking, larder, larder / blocking);
+  }
 
   // Latency at queue depth 16: one thread, 16 gets in flight, as fio's iodepth=16.
   const auto lat =

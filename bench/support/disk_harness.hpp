@@ -48,6 +48,11 @@ class scratch {
     }
   }
   const std::string& root() const { return root_; }
+  /// Removes a finished run's directory, so that the runs after it find the space free.
+  static void drop(const std::string& path) {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+  }
   /// A path for a new run; the blocking baseline and fio need it to exist, larder makes it.
   std::string fresh(const std::string& what, bool make = true) {
     auto path = root_ + "/" + what + "-" + std::to_string(next_++);
