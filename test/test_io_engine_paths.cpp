@@ -59,6 +59,13 @@ class scratch_root : public testing::temp_dir {
 };
 
 constexpr int read_flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+constexpr int create = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
+
+// A file someone else holds at a temp name, and a directory in the way of a rename.
+void plant_obstacles(const std::string& dir) {
+  write_file(dir + "/taken.tmp", "someone else's");
+  REQUIRE(::mkdir((dir + "/a-directory").c_str(), 0700) == 0);
+}
 
 }  // namespace
 
@@ -212,10 +219,8 @@ TEST_CASE("io_engine::write_file: installs by rename, and leaves no temp file wh
   const auto backend = GENERATE(io_backend::io_uring, io_backend::thread_pool);
   scratch_root dir;
   const int root = dir.fd();
-  write_file(dir.path() + "/taken.tmp", "someone else's");
+  plant_obstacles(dir.path());
   write_file(dir.path() + "/kept", "old");
-  REQUIRE(::mkdir((dir.path() + "/a-directory").c_str(), 0700) == 0);
-  constexpr int create = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
 
   testing::io_runner runner;
   asio::steady_timer reactor_up(runner.context());
@@ -275,10 +280,8 @@ TEST_CASE("io_engine: on io_uring a path request is one chain, and its slot come
           "[io][concurrency]") {
   scratch_root dir;
   const int root = dir.fd();
+  plant_obstacles(dir.path());
   write_file(dir.path() + "/present", "bytes");
-  write_file(dir.path() + "/taken.tmp", "someone else's");
-  REQUIRE(::mkdir((dir.path() + "/a-directory").c_str(), 0700) == 0);
-  constexpr int create = O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW;
 
   testing::io_runner runner;
   asio::steady_timer reactor_up(runner.context());
