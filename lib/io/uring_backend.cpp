@@ -100,8 +100,9 @@ std::error_code uring_backend::init(const io_engine_options& options) {
   }
   if (r < 0) return {-r, std::system_category()};
   ring_ready_ = true;
-  // Best effort: without chains, each step of a path request is its own SQE.
-  if (set_up_linked_chains(ring_, params, sq)) {
+  // Best effort: without chains, each step of a path request is its own SQE. A chain must
+  // fit the submission queue whole.
+  if (params.sq_entries >= max_chain_length && set_up_linked_chains(ring_, params, sq)) {
     free_slots_.resize(sq);
     for (unsigned i = 0; i < sq; ++i)
       free_slots_[i] = static_cast<int>(sq - 1 - i);
