@@ -1,4 +1,4 @@
-// The memory store's key index (lib/memory/entry_index) against std::unordered_map as a
+// The memory store's key index (lib/stores/memory/entry_index) against std::unordered_map as a
 // model: every find agrees after random inserts, erases and replacements, through growth,
 // wrap-around at the table's end and backward-shift deletion.
 #include <catch2/catch.hpp>
@@ -9,8 +9,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "memory/entry.hpp"
-#include "memory/entry_index.hpp"
+#include "stores/memory/entry.hpp"
+#include "stores/memory/entry_index.hpp"
 
 using larder::detail::mem::entry;
 using larder::detail::mem::entry_index;

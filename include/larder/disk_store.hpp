@@ -158,7 +158,7 @@ class disk_store {
   const std::string& root() const noexcept;
   std::string path_for(key_view key) const;
 
-  /// The implementation's state (lib/disk/state.hpp); named here only for the library.
+  /// The implementation's state (lib/stores/disk/state.hpp); named here only for the library.
   struct impl;
 
  private:

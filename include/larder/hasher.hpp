@@ -30,7 +30,7 @@ class hasher {
 
  private:
   // Storage for the C library's blake3_hasher, whose header is not public here;
-  // lib/fingerprint.cpp checks that size and alignment fit.
+  // lib/core/fingerprint.cpp checks that size and alignment fit.
   alignas(8) std::array<std::byte, 1920> state_;
 };
 

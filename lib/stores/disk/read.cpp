@@ -1,0 +1,71 @@
+// A get's slow path and the entry open it uses: what the fast path (one request: open, a
+// read that never waits, close) could not settle is decided here, with a statx first.
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <string>
+
+#include "stores/disk/format.hpp"
+#include "stores/disk/state.hpp"
+#include "larder/disk_store.hpp"
+
+namespace larder {
+
+using detail::disk::bump;
+using detail::disk::is_errno;
+
+asio::awaitable<result<int>> disk_store::impl::open_entry(const std::string& path) {
+  constexpr int flags = entry_open_flags;
+  if (!openat2_unsupported.load(std::memory_order_relaxed)) {
+    auto fd = co_await engine->openat2(root_fd, path, flags, 0, entry_resolve);
+    if (fd || !(is_errno(fd.error(), ENOSYS) || is_errno(fd.error(), EINVAL))) co_return fd;
+    // An older kernel: O_NOFOLLOW still refuses a symlink as the last component, and the
+    // fan-out directory was opened by us beneath the root.
+    openat2_unsupported.store(true, std::memory_order_relaxed);
+  }
+  co_return co_await engine->openat(root_fd, path, flags);
+}
+
+asio::awaitable<lookup> disk_store::impl::read_careful(const std::string& k,
+                                                       std::uint64_t generation,
+                                                       const std::string& path) {
+  auto fault = [this](std::error_code ec) {
+    note_io_error(ec);
+    counters.add(counter::errors);
+    counters.add(counter::lookup_faults);
+    return lookup::fault(ec);
+  };
+  auto fd = co_await open_entry(path);
+  if (!fd) {
+    if (is_errno(fd.error(), ENOENT)) {
+      forget(k, generation);
+      counters.add(counter::misses);
+      co_return lookup::miss();
+    }
+    if (is_errno(fd.error(), ELOOP) || is_errno(fd.error(), EXDEV))
+      co_return co_await discard(k, generation, path);
+    co_return fault(fd.error());
+  }
+  auto st = co_await engine->statx(*fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE);
+  if (!st) {
+    co_await engine->close(*fd);
+    co_return fault(st.error());
+  }
+  // Anything but a regular file, or a size out of bounds, before allocating for it.
+  if (!S_ISREG(st->stx_mode) || st->stx_size < detail::disk::file_size(k.size(), 0) ||
+      st->stx_size > detail::disk::file_size(k.size(), options.max_value_size)) {
+    co_await engine->close(*fd);
+    co_return co_await discard(k, generation, path);
+  }
+  auto buffer = co_await engine->read(*fd, st->stx_size, 0);
+  co_await engine->close(*fd);
+  if (!buffer) co_return fault(buffer.error());
+  bump(disk.bytes_read, buffer->size());
+  const blob file = std::move(*buffer).freeze();
+  const auto range = detail::disk::verify(file.bytes(), k);
+  if (!range) co_return co_await discard(k, generation, path);
+  counters.add(counter::hits);
+  co_return lookup::hit(file.slice(range->offset, range->length));
+}
+
+}  // namespace larder

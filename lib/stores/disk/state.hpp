@@ -1,0 +1,130 @@
+// disk_store's shared state: the index, the flush bookkeeping and the counters.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <bitset>
+#include <cerrno>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <system_error>
+#include <vector>
+
+#include "stores/disk/index.hpp"
+#include "larder/disk_store.hpp"
+#include "larder/io_engine.hpp"
+#include "larder/metrics.hpp"
+
+namespace larder {
+
+namespace detail::disk {
+
+// Disk-only counters, relaxed atomics like metric_counters.
+struct disk_counters {
+  std::atomic<std::uint64_t> corrupt{0}, io_errors{0}, bytes_read{0}, bytes_written{0}, fsyncs{0},
+      temp_removed{0};
+};
+
+inline void bump(std::atomic<std::uint64_t>& c, std::uint64_t n = 1) noexcept {
+  c.fetch_add(n, std::memory_order_relaxed);
+}
+
+inline bool is_errno(std::error_code ec, int value) noexcept {
+  return ec.category() == std::system_category() && ec.value() == value;
+}
+
+// ENOSPC becomes larder's own code so callers can tell "full" from other faults.
+inline std::error_code map_error(std::error_code ec) noexcept {
+  if (is_errno(ec, ENOSPC) || is_errno(ec, EDQUOT)) return make_error_code(errc::no_space);
+  return ec;
+}
+
+// "ab" for fan-out directory 0xab.
+inline std::string dir_name(unsigned dir) {
+  static constexpr char digits[] = "0123456789abcdef";
+  return {digits[dir >> 4], digits[dir & 15]};
+}
+
+// The fan-out directory of a 64-hex name (its first byte).
+unsigned dir_of(std::string_view name) noexcept;
+
+}  // namespace detail::disk
+
+struct disk_store::impl {
+  impl(std::shared_ptr<io_engine> e, disk_store_options o, int fd)
+      : engine(std::move(e)), options(std::move(o)), root_fd(fd) {}
+
+  std::shared_ptr<io_engine> engine;
+  disk_store_options options;
+  int root_fd;  // O_DIRECTORY; every path below is relative to it
+  std::atomic<std::uint64_t> temp_counter{0};
+
+  metric_counters counters;
+  detail::disk::disk_counters disk;
+
+  // Guards everything below. Never held across a co_await: operations copy what they need,
+  // release it, do their I/O, and come back to publish.
+  mutable std::mutex mutex;
+  // Ordered by key bytes so that invalidate_prefix walks only the matching range; also
+  // keeps last-use order for eviction.
+  detail::disk::disk_index index;
+  std::uint64_t next_generation = 1;
+  std::uint64_t bytes = 0;
+  // Flush bookkeeping: each change carries a sequence number; a flush clears only what it
+  // synced, so a put that lands during a flush stays pending for the next one.
+  std::uint64_t next_seq = 1;
+  std::map<std::string, std::uint64_t> pending;  // relative path -> seq of its install
+  std::array<std::uint64_t, 256> dirty_dirs{};   // 0: clean
+  std::uint64_t root_dirty = 0;
+  std::bitset<256> dirs_known;  // fan-out directories known to exist
+
+  bool disabled() const noexcept { return options.max_bytes == 0; }
+
+  // Under the lock: forgets the entry; returns its relative path for the caller to unlink.
+  std::string remove_locked(detail::disk::index_node* n);
+  // Under the lock: records a file just installed under `key`.
+  void install_locked(std::string_view key, const std::string& path, unsigned dir,
+                      std::uint64_t size);
+  // Under the lock: evicts least recently used entries until the bounds hold; their paths
+  // go to `out`. Counts evictions.
+  void evict_locked(std::vector<std::string>& out);
+
+  // Makes fan-out directory `dir` unless known to exist (or `force`), marking the root dirty.
+  asio::awaitable<std::error_code> ensure_dir(unsigned dir, bool force);
+  // Forgets the entry unless a newer put replaced it meanwhile; true when it did.
+  bool forget(const std::string& key, std::uint64_t generation);
+  // A file that is not a verified entry of `key`: counts it, removes it, reports a miss.
+  asio::awaitable<lookup> discard(const std::string& key, std::uint64_t generation,
+                                  std::string path);
+  // Unlinks files outside the lock; a missing file is fine.
+  asio::awaitable<void> unlink_all(std::vector<std::string> paths);
+  // Opens an entry for reading without following symlinks or blocking on a FIFO.
+  asio::awaitable<result<int>> open_entry(const std::string& path);
+  /// A get's slow path: open, statx, a read that may wait, close; discards what is not an
+  /// intact regular file of a sane size.
+  asio::awaitable<lookup> read_careful(const std::string& key, std::uint64_t generation,
+                                       const std::string& path);
+  // O_NONBLOCK: a FIFO planted at an entry's path opens at once instead of waiting for a
+  // writer, and is then refused (no waiting read, and the regular-file check). The
+  // resolution stays beneath the root and follows no symlink.
+  static constexpr int entry_open_flags = O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  static constexpr std::uint64_t entry_resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+  // Counts an I/O fault (not a cancellation) in the disk counters.
+  void note_io_error(std::error_code ec) noexcept;
+
+  std::atomic<bool> openat2_unsupported{false};
+};
+
+namespace detail::disk {
+// Rebuilds the index of a freshly opened store (scan.cpp).
+asio::awaitable<void> scan(disk_store::impl& s);
+// For disk_store_options::create_root == false: ENOENT when `root` is missing,
+// errc::not_a_cache_directory when it holds anything but fan-out directories (inspect.cpp).
+asio::awaitable<std::error_code> check_root(io_engine& engine, const std::string& root);
+}  // namespace detail::disk
+
+}  // namespace larder

@@ -1,0 +1,389 @@
+#include "larder/memory_store.hpp"
+
+#include <algorithm>
+#include <array>
+#include <asio/co_spawn.hpp>
+#include <asio/steady_timer.hpp>
+#include <atomic>
+#include <bit>
+#include <mutex>
+
+#include "stores/memory/shard.hpp"
+
+namespace larder {
+
+using detail::mem::departures;
+using detail::mem::entry;
+using detail::mem::prehashed;
+using detail::mem::shard;
+
+namespace {
+
+// Counters are striped by thread so that two threads hitting one hot key never write
+// the same counter line.
+constexpr unsigned counter_stripes = 16;
+
+unsigned thread_stripe() noexcept {
+  return detail::mem::thread_index() % counter_stripes;
+}
+
+unsigned pick_shard_count(const memory_store_options& o) {
+  if (o.shards != 0) return std::bit_ceil(std::min(o.shards, 4096u));
+  // Enough shards to keep threads apart, few enough that each keeps ~256+ entries so
+  // that per-shard queues still rank entries well.
+  const auto by_budget = std::max<std::uint64_t>(1, o.max_entries / 256);
+  return static_cast<unsigned>(std::bit_floor(std::min<std::uint64_t>(64, by_budget)));
+}
+
+}  // namespace
+
+struct memory_store::impl : std::enable_shared_from_this<impl> {
+  explicit impl(memory_store_options o)
+      : options(std::move(o)),
+        disabled(options.max_entries == 0 || options.max_bytes == 0),
+        epoch(std::chrono::steady_clock::now()) {
+    const unsigned n = disabled ? 1 : pick_shard_count(options);
+    shift = n == 1 ? 0 : 64 - static_cast<unsigned>(std::countr_zero(n));
+    const detail::mem::shard_config config{
+        std::max<std::uint64_t>(1, (options.max_entries + n - 1) / n),
+        std::max<std::uint64_t>(1, options.max_bytes / n), options.policy,
+        std::clamp(options.small_queue_percent, 1u, 50u), options.eager_prefix_index};
+    for (unsigned i = 0; i < n; ++i)
+      shards.push_back(std::make_unique<shard>(i, config));
+  }
+
+  shard& shard_for(std::size_t hash) noexcept {
+    // Top bits choose the shard; the table inside uses the low bits.
+    return *shards[shift == 0 ? 0 : hash >> shift];
+  }
+  metric_counters& counters() noexcept { return stripes[thread_stripe()]; }
+
+  std::int64_t now_ms() const noexcept {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                                 epoch)
+        .count();
+  }
+  static std::uint32_t seconds(std::int64_t ms) noexcept {
+    return static_cast<std::uint32_t>(ms / 1000);
+  }
+
+  bool expired(const entry* e) const noexcept {
+    return e->has(detail::mem::flag_ttl) && e->deadline_ms() <= now_ms();
+  }
+
+  // Hand departures to the listener and drop the shard's references, outside the lock.
+  void settle(departures& gone) {
+    for (auto& d : gone) {
+      if (d.evicted && listener) listener(d.e->key(), d.weight, d.reason);
+      detail::mem::release(d.e);
+    }
+    gone.clear();
+  }
+
+  std::optional<blob> find(key_view key) {
+    const prehashed k{key, detail::mem::hash_key(key)};
+    shard& s = shard_for(k.hash);
+    std::optional<blob> out;
+    auto take = [&] {
+      entry* e = s.find(k);
+      if (e && !expired(e)) {
+        s.touch(e);
+        out = e->value();
+      }
+    };
+    if (options.policy == eviction_policy::s3_fifo) {
+      std::shared_lock lock(s.mutex);
+      take();
+    } else {
+      std::unique_lock lock(s.mutex);
+      take();
+    }
+    counters().add(out ? counter::hits : counter::misses);
+    return out;
+  }
+
+  // Store a value. With `load`, this installs that single-flight load's result: the
+  // flight leaves the table and its staleness is checked under the same lock hold as
+  // the insert, so an invalidation can never slip between the check and the insert.
+  std::error_code store(key_view key, const blob& value, std::chrono::milliseconds ttl,
+                        const detail::flight* load = nullptr) {
+    const prehashed k{key, detail::mem::hash_key(key)};
+    if (disabled || key.size() > max_key_size) {
+      if (load) end_flight(k, load);
+      counters().add(counter::rejected_puts);
+      return disabled ? errc::store_disabled : errc::invalid_argument;
+    }
+    const bool has_ttl = ttl.count() > 0;
+    const auto now = now_ms();
+    // Build the entry before taking the lock: allocation and copy stay outside it.
+    entry* e = entry::create(key, value, value.size() <= options.inline_value_limit, has_ttl);
+    if (has_ttl) e->set_deadline_ms(now + ttl.count());
+    departures gone;
+    shard::insert_outcome outcome;
+    shard& s = shard_for(k.hash);
+    {
+      std::unique_lock lock(s.mutex);
+      if (load) {
+        s.flights.remove(key, load);
+        if (load->stale) {
+          lock.unlock();
+          detail::mem::release(e);
+          return {};
+        }
+      }
+      if (s.next_deadline() <= now) s.reclaim_expired(now, seconds(now), gone);
+      outcome = s.insert(e, k, seconds(now), gone);
+    }
+    settle(gone);
+    if (outcome == shard::insert_outcome::too_large) {
+      counters().add(counter::rejected_puts);
+      return errc::value_too_large;
+    }
+    counters().add(counter::puts);
+    if (has_ttl) start_sweeper();
+    return {};
+  }
+
+  void end_flight(const prehashed& k, const detail::flight* load) {
+    shard& s = shard_for(k.hash);
+    std::unique_lock lock(s.mutex);
+    s.flights.remove(k.key, load);
+  }
+
+  bool remove(key_view key) {
+    const prehashed k{key, detail::mem::hash_key(key)};
+    shard& s = shard_for(k.hash);
+    departures gone;
+    bool removed;
+    {
+      std::unique_lock lock(s.mutex);
+      removed = s.erase(k, gone);
+    }
+    settle(gone);
+    return removed;
+  }
+
+  std::uint64_t remove_prefix(key_view prefix) {
+    std::uint64_t removed = 0;
+    departures gone;
+    for (auto& s : shards) {
+      {
+        std::unique_lock lock(s->mutex);
+        removed += s->erase_prefix(prefix, gone);
+      }
+      settle(gone);
+    }
+    return removed;
+  }
+
+  std::uint64_t reclaim() {
+    std::uint64_t expired_count = 0;
+    departures gone;
+    const auto now = now_ms();
+    for (auto& s : shards) {
+      {
+        std::unique_lock lock(s->mutex);
+        if (s->next_deadline() <= now) expired_count += s->reclaim_expired(now, seconds(now), gone);
+      }
+      settle(gone);
+    }
+    return expired_count;
+  }
+
+  std::uint64_t ttl_entries() const {
+    std::uint64_t n = 0;
+    for (const auto& s : shards) {
+      std::shared_lock lock(s->mutex);
+      n += s->live_ttl_entries();
+    }
+    return n;
+  }
+
+  // The sweeper runs only while TTL entries exist, so it never keeps an io_context busy
+  // on a store without them. It holds a weak reference: a destroyed store ends it.
+  void start_sweeper() {
+    if (!options.sweep_executor || sweeper_running.exchange(true)) return;
+    asio::co_spawn(
+        *options.sweep_executor,
+        [weak = weak_from_this(), interval = options.sweep_interval,
+         ex = *options.sweep_executor]() -> asio::awaitable<void> {
+          asio::steady_timer timer(ex);
+          for (;;) {
+            timer.expires_after(interval);
+            co_await timer.async_wait(asio::use_awaitable);
+            auto self = weak.lock();
+            if (!self) co_return;
+            self->reclaim();
+            if (self->ttl_entries() > 0) continue;
+            self->sweeper_running.store(false);
+            // A TTL put may have seen the flag still set: look once more.
+            if (self->ttl_entries() == 0 || self->sweeper_running.exchange(true)) co_return;
+          }
+        },
+        [](std::exception_ptr) {});
+  }
+
+  memory_store_options options;
+  bool disabled;
+  std::chrono::steady_clock::time_point epoch;
+  std::vector<std::unique_ptr<shard>> shards;
+  unsigned shift = 0;
+  std::array<metric_counters, counter_stripes> stripes;
+  eviction_listener listener;
+  std::atomic<bool> sweeper_running{false};
+};
+
+memory_store::memory_store(memory_store_options options)
+    : impl_(std::make_shared<impl>(std::move(options))) {}
+
+memory_store::~memory_store() = default;
+
+asio::awaitable<lookup> memory_store::get(key_view key) {
+  auto found = impl_->find(key);
+  co_return found ? lookup::hit(std::move(*found)) : lookup::miss();
+}
+
+std::optional<blob> memory_store::try_get(key_view key) {
+  return impl_->find(key);
+}
+
+asio::awaitable<std::error_code> memory_store::put(key_view key, blob value) {
+  co_return impl_->store(key, value, impl_->options.default_ttl);
+}
+
+std::error_code memory_store::put_now(key_view key, blob value, std::chrono::milliseconds ttl) {
+  return impl_->store(key, value, ttl);
+}
+
+asio::awaitable<result<bool>> memory_store::erase(key_view key) {
+  co_return impl_->remove(key);
+}
+
+asio::awaitable<std::error_code> memory_store::flush() {
+  impl_->counters().add(counter::flushes);
+  co_return std::error_code{};
+}
+
+asio::awaitable<result<std::uint64_t>> memory_store::invalidate_prefix(key_view prefix) {
+  co_return impl_->remove_prefix(prefix);
+}
+
+std::uint64_t memory_store::invalidate_prefix_now(key_view prefix) {
+  return impl_->remove_prefix(prefix);
+}
+
+metrics_snapshot memory_store::metrics() const noexcept {
+  metrics_snapshot out;
+  for (const auto& stripe : impl_->stripes)
+    stripe.accumulate_into(out);
+  for (const auto& s : impl_->shards) {
+    std::shared_lock lock(s->mutex);
+    out.entries += s->entries();
+    out.bytes += s->bytes();
+    out.evictions += s->evictions();
+    out.evicted_bytes += s->evicted_bytes();
+  }
+  return out;
+}
+
+std::vector<eviction_report> memory_store::eviction_reports() const {
+  std::vector<eviction_report> out;
+  for (const auto& s : impl_->shards) {
+    std::shared_lock lock(s->mutex);
+    if (const auto* r = s->last_report()) out.push_back(*r);
+  }
+  return out;
+}
+
+void memory_store::set_eviction_listener(eviction_listener listener) {
+  impl_->listener = std::move(listener);
+}
+
+std::uint64_t memory_store::reclaim_expired() {
+  return impl_->reclaim();
+}
+
+unsigned memory_store::shard_count() const noexcept {
+  return static_cast<unsigned>(impl_->shards.size());
+}
+
+eviction_policy memory_store::policy() const noexcept {
+  return impl_->options.policy;
+}
+
+asio::awaitable<result<blob>> memory_store::get_or_load_erased(key_view key, load_function load) {
+  if (auto hit = try_get(key)) co_return std::move(*hit);
+  // Named, not a temporary in the co_await (see docs/ARCHITECTURE.md, GCC 12 rules).
+  auto join = [this](key_view k, const asio::any_io_executor& ex,
+                     std::unique_ptr<detail::flight_waiter> waiter,
+                     load_function l) { join_flight(k, ex, std::move(waiter), std::move(l)); };
+  co_return co_await detail::await_flight(key, std::move(load), join);
+}
+
+void memory_store::join_flight(key_view key, const asio::any_io_executor& executor,
+                               std::unique_ptr<detail::flight_waiter> waiter, load_function load) {
+  auto& self = *impl_;
+  const prehashed k{key, detail::mem::hash_key(key)};
+  shard& s = self.shard_for(k.hash);
+  std::shared_ptr<detail::flight> f;
+  bool leader = false;
+  {
+    std::unique_lock lock(s.mutex);
+    // A load may have landed between the caller's try_get and this lock.
+    if (entry* e = s.find(k); e && !self.expired(e)) {
+      s.touch(e);
+      auto value = e->value();
+      lock.unlock();
+      waiter->complete(std::move(value));
+      return;
+    }
+    f = s.flights.find(key);
+    if (!f) {
+      f = s.flights.start(key);
+      leader = true;
+    }
+    // Flights leave the table (under this lock) before they finish, so this succeeds.
+    f->add_waiter(f, std::move(waiter));
+  }
+  if (!leader) return;
+  asio::co_spawn(
+      executor,
+      [owner = impl_, f, key = std::string(key),
+       load = std::move(load)]() -> asio::awaitable<void> {
+        result<blob> outcome = errc::loader_failed;
+        try {
+          outcome = co_await load();
+        } catch (...) {
+          outcome = errc::loader_failed;
+        }
+        if (outcome) {
+          // The store's own put path: budgets, eviction and the listener apply as usual;
+          // a refusal (too large, disabled) is counted there and the waiters still get
+          // the value they waited for.
+          (void)owner->store(key, *outcome, owner->options.default_ttl, f.get());
+        } else {
+          owner->end_flight(prehashed{key, detail::mem::hash_key(key)}, f.get());
+          owner->counters().add(counter::errors);
+        }
+        f->finish(outcome);
+      },
+      [](std::exception_ptr) {});
+}
+
+const char* to_string(eviction_reason reason) noexcept {
+  switch (reason) {
+    case eviction_reason::entry_limit:
+      return "entry limit";
+    case eviction_reason::byte_limit:
+      return "byte limit";
+    case eviction_reason::entry_and_byte_limit:
+      return "entry and byte limit";
+    case eviction_reason::rejected_put:
+      return "rejected put";
+    case eviction_reason::expired:
+      return "expired";
+  }
+  return "unknown";
+}
+
+}  // namespace larder
