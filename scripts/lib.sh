@@ -8,7 +8,7 @@ LARDER_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   libasio-dev liburing-dev catch2 libconcurrentqueue-dev librust-blake3-dev libabsl-dev
   libcli11-dev libhiredis-dev redis-server nlohmann-json3-dev libsqlite3-dev
-  strace fio
+  strace fio cmake
 )
 
 larder_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
@@ -32,6 +32,10 @@ larder_install_packages() {
 larder_configure() {
   local dir=$1
   shift
+  # Debian ships BLAKE3's official C sources in librust-blake3-dev (no libblake3 package).
+  local b3
+  b3=$(ls -d /usr/share/cargo/registry/blake3-*/c 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$b3" ] && set -- "-Dblake3_c_dir=$b3" "$@"
   local stamp="$LARDER_ROOT/$dir/.larder-options" wanted="$*"
   if [ ! -f "$LARDER_ROOT/$dir/build.ninja" ]; then
     larder_log "configuring $dir ($wanted)"

@@ -5,13 +5,14 @@
 
 #include "baselines/mutex_lru.hpp"
 #include "baselines/seed_store.hpp"
+#include "larder/config.hpp"
 #include "larder/disk_store.hpp"
 #include "larder/io_engine.hpp"
 #include "larder/layered_store.hpp"
 #include "larder/memory_store.hpp"
 #include "larder/null_store.hpp"
 #include "larder/open_default.hpp"
-#if __has_include("larder/redis_store.hpp")
+#if LARDER_HAVE_REDIS
 #include <unistd.h>
 
 #include <chrono>
@@ -130,7 +131,7 @@ asio::awaitable<opened_backend> open_layered(const backend_setup& s) {
   co_return opened(any_store(std::make_shared<layered_store>(std::move(tiers)), "layered"), what);
 }
 
-#if __has_include("larder/redis_store.hpp")
+#if LARDER_HAVE_REDIS
 // A namespace of its own per run (the process id), entries that expire on their own if the
 // run dies (unless --redis-ttl 0), and a first round trip so that an absent server is an error
 // here, not a run of faults.
