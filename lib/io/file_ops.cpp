@@ -18,80 +18,12 @@ int result_of(long r) noexcept {
   return r < 0 ? -errno : static_cast<int>(r);
 }
 
-// Larger reads go through read_op's resubmission; a get reads one file of bounded size.
-constexpr std::size_t max_chunk = std::size_t{1} << 30;
 
 }  // namespace
-
-void path_op::prepare_open(io_uring_sqe& sqe) {
-  const char* path = spec_.path.c_str();
-  if (direct_ && spec_.how)
-    io_uring_prep_openat2_direct(&sqe, spec_.dirfd, path, &direct_how_,
-                                 static_cast<unsigned>(slot_));
-  else if (direct_)
-    io_uring_prep_openat_direct(&sqe, spec_.dirfd, path, spec_.flags & ~O_CLOEXEC, spec_.mode,
-                                static_cast<unsigned>(slot_));
-  else if (spec_.how)
-    io_uring_prep_openat2(&sqe, spec_.dirfd, path, &*spec_.how);
-  else
-    io_uring_prep_openat(&sqe, spec_.dirfd, path, spec_.flags, spec_.mode);
-}
-
-void path_op::prepare(io_uring_sqe& sqe) {
-  switch (step_) {
-    case path_step::open:
-      prepare_open(sqe);
-      return;
-    case path_step::io:
-      prepare_io(sqe, fd_);
-      if (direct_) sqe.flags |= IOSQE_FIXED_FILE;
-      return;
-    case path_step::rename:
-      io_uring_prep_renameat(&sqe, spec_.dirfd, spec_.path.c_str(), spec_.dirfd,
-                             install_path_.c_str(), 0);
-      return;
-    case path_step::cleanup:
-      io_uring_prep_unlinkat(&sqe, spec_.dirfd, spec_.path.c_str(), 0);
-      return;
-    case path_step::close:
-    case path_step::done:  // never issued; a close keeps the SQE meaningful regardless
-      if (direct_)
-        io_uring_prep_close_direct(&sqe, static_cast<unsigned>(slot_));
-      else
-        io_uring_prep_close(&sqe, fd_);
-      return;
-  }
-}
 
 unsigned path_op::chain_length() const noexcept {
   if (chained_ || step_ != path_step::open || !io_fits_one_sqe()) return 0;
   return install_path_.empty() ? 3 : 4;
-}
-
-void path_op::prepare_chain(io_uring_sqe* const* sqes, int slot) {
-  const unsigned n = chain_length();
-  chained_ = true;
-  direct_ = true;
-  slot_ = slot;
-  if (spec_.how) {
-    direct_how_ = *spec_.how;
-    direct_how_.flags &= ~static_cast<std::uint64_t>(O_CLOEXEC);
-  }
-  prepare_open(*sqes[0]);
-  prepare_io(*sqes[1], slot);
-  sqes[1]->flags |= IOSQE_FIXED_FILE;
-  io_uring_prep_close_direct(sqes[2], static_cast<unsigned>(slot));
-  if (n == 4)
-    io_uring_prep_renameat(sqes[3], spec_.dirfd, spec_.path.c_str(), spec_.dirfd,
-                           install_path_.c_str(), 0);
-  // A short read or write fails its link too, so nothing runs on after a partial transfer:
-  // the state machine carries on from that step by itself. A one-shot I/O step hard-links
-  // on to the close instead, and posts its own CQE.
-  for (unsigned i = 0; i + 1 < n; ++i)
-    sqes[i]->flags |= IOSQE_IO_LINK | IOSQE_CQE_SKIP_SUCCESS;
-  if (io_is_one_shot()) sqes[1]->flags = IOSQE_FIXED_FILE | IOSQE_IO_HARDLINK;
-  chain_length_ = static_cast<std::uint8_t>(n);
-  chain_seen_ = 0;
 }
 
 bool path_op::chain_over() const noexcept {
@@ -236,12 +168,6 @@ void path_op::abandon() noexcept {
 
 // --- read ---
 
-void read_file_op::prepare_io(io_uring_sqe& sqe, int fd) {
-  const auto n = std::min(buffer_.size() - done_, max_chunk);
-  io_uring_prep_read(&sqe, fd, buffer_.data() + done_, static_cast<unsigned>(n), done_);
-  sqe.rw_flags = RWF_NOWAIT;
-}
-
 int read_file_op::perform_io(int fd) {
   iovec iov{buffer_.data() + done_, std::min(buffer_.size() - done_, max_chunk)};
   const long r = ::preadv2(fd, &iov, 1, static_cast<off_t>(done_), RWF_NOWAIT);
@@ -287,10 +213,6 @@ unsigned write_file_op::batch_count() const noexcept {
   return iovec_batch(iov_, first_);
 }
 
-void write_file_op::prepare_io(io_uring_sqe& sqe, int fd) {
-  io_uring_prep_writev(&sqe, fd, iov_.data() + first_, batch_count(), done_);
-}
-
 int write_file_op::perform_io(int fd) {
   return result_of(::pwritev(fd, iov_.data() + first_, static_cast<int>(batch_count()),
                              static_cast<off_t>(done_)));
@@ -313,10 +235,6 @@ bool write_file_op::io_fits_one_sqe() const noexcept {
 }
 
 // --- sync ---
-
-void sync_file_op::prepare_io(io_uring_sqe& sqe, int fd) {
-  io_uring_prep_fsync(&sqe, fd, datasync_ ? IORING_FSYNC_DATASYNC : 0);
-}
 
 int sync_file_op::perform_io(int fd) {
   return result_of(datasync_ ? ::fdatasync(fd) : ::fsync(fd));

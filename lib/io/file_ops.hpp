@@ -40,7 +40,9 @@ enum class path_step : std::uint8_t { open, io, close, rename, cleanup, done };
 
 class path_op : public op {
  public:
+#if LARDER_HAVE_IO_URING
   void prepare(io_uring_sqe& sqe) final;
+#endif
   int perform(blocking_context& ctx) final;
   bool complete(int res) final;
   void abandon() noexcept final;
@@ -48,7 +50,9 @@ class path_op : public op {
 
   /// open, I/O, close, and rename when it installs: one chain, when the I/O fits one SQE.
   unsigned chain_length() const noexcept final;
+#if LARDER_HAVE_IO_URING
   void prepare_chain(io_uring_sqe* const* sqes, int slot) final;
+#endif
   bool complete_chain(unsigned position, int res) final;
   bool chain_pending() const noexcept final;
   int take_slot() noexcept final;
@@ -59,7 +63,9 @@ class path_op : public op {
  protected:
   explicit path_op(open_spec spec) : spec_(std::move(spec)) {}
   /// The I/O step on the open descriptor.
+#if LARDER_HAVE_IO_URING
   virtual void prepare_io(io_uring_sqe& sqe, int fd) = 0;
+#endif
   virtual int perform_io(int fd) = 0;
   /// Takes one non-negative result of the I/O step: 1 when it is finished, 0 to issue it
   /// again, or a negative errno to end it with (the descriptor is still closed). A negative
@@ -83,7 +89,9 @@ class path_op : public op {
   /// The request failed at `step` after creating its file: unlink it, then end.
   void clean_up_after(path_step step, int negative_errno) noexcept;
 
+#if LARDER_HAVE_IO_URING
   void prepare_open(io_uring_sqe& sqe);
+#endif
   bool chain_over() const noexcept;
 
   open_spec spec_;
@@ -114,7 +122,9 @@ class read_file_op final : public path_op {
   blob_buffer take() noexcept;
 
  private:
+#if LARDER_HAVE_IO_URING
   void prepare_io(io_uring_sqe& sqe, int fd) override;
+#endif
   int perform_io(int fd) override;
   int io_complete(int res) override;
   int io_whole_result() const noexcept override;
@@ -133,7 +143,9 @@ class write_file_op final : public path_op {
   write_file_op(open_spec spec, std::string install_path, std::vector<blob> parts);
 
  private:
+#if LARDER_HAVE_IO_URING
   void prepare_io(io_uring_sqe& sqe, int fd) override;
+#endif
   int perform_io(int fd) override;
   int io_complete(int res) override;
   int io_whole_result() const noexcept override;
@@ -153,7 +165,9 @@ class sync_file_op final : public path_op {
   sync_file_op(open_spec spec, bool datasync) : path_op(std::move(spec)), datasync_(datasync) {}
 
  private:
+#if LARDER_HAVE_IO_URING
   void prepare_io(io_uring_sqe& sqe, int fd) override;
+#endif
   int perform_io(int fd) override;
   int io_complete(int res) override;
   int io_whole_result() const noexcept override { return 0; }

@@ -171,7 +171,10 @@ std::shared_ptr<io_engine> io_engine::create(asio::io_context& io, io_engine_opt
     if (auto ring = io::make_uring_backend(io, options, why))
       return std::shared_ptr<io_engine>(new io_engine(std::move(ring), io_backend::io_uring));
     if (options.backend == io_backend::io_uring)
-      throw std::system_error(why, "larder: io_uring backend unavailable");
+      throw std::system_error(why, LARDER_HAVE_IO_URING
+                                       ? "larder: io_uring backend unavailable"
+                                       : "larder: io_uring backend unavailable (this larder was "
+                                         "built with -Dio_uring=disabled)");
   }
   auto engine = std::shared_ptr<io_engine>(
       new io_engine(io::make_pool_backend(options), io_backend::thread_pool));

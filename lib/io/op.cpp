@@ -10,8 +10,6 @@ bool op::complete(int res) {
   return true;
 }
 
-void op::prepare_chain(io_uring_sqe* const*, int) {}
-
 bool op::complete_chain(unsigned, int res) {
   return complete(res);
 }

@@ -1,7 +1,10 @@
 // The state of one request, shared by both backends, and the batch a caller waits on.
 #pragma once
 
+#include "larder/config.hpp"
+#if LARDER_HAVE_IO_URING
 #include <liburing.h>
+#endif
 
 #include <atomic>
 #include <cstdint>
@@ -12,6 +15,10 @@
 #include "larder/error.hpp"
 
 namespace larder::detail::io {
+
+/// One request never asks for more than the kernel moves in one go (MAX_RW_COUNT is a little
+/// under 2 GiB); the resubmission loops do the rest.
+inline constexpr std::size_t max_chunk = std::size_t{1} << 30;
 
 class batch;
 
@@ -43,7 +50,9 @@ class op {
   }
 
   /// Fills `sqe` for the part of the request that is still to do.
+#if LARDER_HAVE_IO_URING
   virtual void prepare(io_uring_sqe& sqe) = 0;
+#endif
   /// The blocking equivalent of one prepared SQE: returns its result or -errno.
   virtual int perform(blocking_context& ctx) = 0;
   /// Takes one result (a CQE's res, or perform's). True when the op is finished; false
@@ -64,7 +73,9 @@ class op {
   virtual unsigned chain_length() const noexcept { return 0; }
   /// Fills chain_length() SQEs as that chain, its descriptor in `slot`, which the op holds
   /// until take_slot() hands it back.
+#if LARDER_HAVE_IO_URING
   virtual void prepare_chain(io_uring_sqe* const* sqes, int slot);
+#endif
   /// Takes a CQE of a chain: `position` is the SQE it belongs to. Returns as complete() does
   /// once the chain is over; until then (chain_pending()) the value means nothing.
   virtual bool complete_chain(unsigned position, int res);

@@ -12,9 +12,6 @@
 namespace larder::detail::io {
 namespace {
 
-// One request never asks for more than the kernel moves in one go (MAX_RW_COUNT is a little
-// under 2 GiB); the resubmission loop does the rest.
-constexpr std::size_t max_chunk = std::size_t{1} << 30;
 
 int result_of(long r) noexcept {
   return r < 0 ? -errno : static_cast<int>(r);
@@ -32,13 +29,6 @@ int positioned_or_streamed(std::uint64_t offset, Positioned positioned, Streamed
 }  // namespace
 
 // --- open ---
-
-void open_op::prepare(io_uring_sqe& sqe) {
-  if (how_)
-    io_uring_prep_openat2(&sqe, dirfd_, path_.c_str(), &*how_);
-  else
-    io_uring_prep_openat(&sqe, dirfd_, path_.c_str(), flags_, mode_);
-}
 
 int open_op::perform(blocking_context&) {
   if (how_)
@@ -85,23 +75,8 @@ bool transfer_op::complete(int res) {
   return remaining() == 0;
 }
 
-bool transfer_op::prepare_poll(io_uring_sqe& sqe) noexcept {
-  if (!poll_next_) return false;
-  poll_next_ = false;
-  polling_ = true;
-  io_uring_prep_poll_add(&sqe, fd_, static_cast<unsigned>(poll_events_));
-  return true;
-}
-
 read_op::read_op(int fd, std::size_t length, std::uint64_t offset, bool nowait)
     : transfer_op(fd, offset, POLLIN, nowait), buffer_(length) {}
-
-void read_op::prepare(io_uring_sqe& sqe) {
-  if (prepare_poll(sqe)) return;
-  io_uring_prep_read(&sqe, fd_, buffer_.data() + done_,
-                     static_cast<unsigned>(std::min(remaining(), max_chunk)), offset_now());
-  if (nowait()) sqe.rw_flags = RWF_NOWAIT;
-}
 
 int read_op::perform(blocking_context& ctx) {
   std::byte* at = buffer_.data() + done_;
@@ -121,12 +96,6 @@ int read_op::perform(blocking_context& ctx) {
 blob_buffer read_op::take() noexcept {
   buffer_.truncate(done_);
   return std::move(buffer_);
-}
-
-void write_op::prepare(io_uring_sqe& sqe) {
-  if (prepare_poll(sqe)) return;
-  io_uring_prep_write(&sqe, fd_, data_.data() + done_,
-                      static_cast<unsigned>(std::min(remaining(), max_chunk)), offset_now());
 }
 
 int write_op::perform(blocking_context& ctx) {
@@ -175,11 +144,6 @@ void writev_op::advance(std::size_t n) noexcept {
   consume_iovecs(iov_, first_, n);
 }
 
-void writev_op::prepare(io_uring_sqe& sqe) {
-  if (prepare_poll(sqe)) return;
-  io_uring_prep_writev(&sqe, fd_, iov_.data() + first_, batch_count(), offset_now());
-}
-
 int writev_op::perform(blocking_context& ctx) {
   if (const int r = ctx.wait_ready(fd_, POLLOUT); r < 0) return r;
   const iovec* at = iov_.data() + first_;
@@ -191,9 +155,6 @@ int writev_op::perform(blocking_context& ctx) {
 
 // --- the rest: one system call each ---
 
-void close_op::prepare(io_uring_sqe& sqe) {
-  io_uring_prep_close(&sqe, fd_);
-}
 int close_op::perform(blocking_context&) {
   return result_of(::close(fd_));
 }
@@ -203,37 +164,22 @@ bool close_op::complete(int res) {
   return true;
 }
 
-void fsync_op::prepare(io_uring_sqe& sqe) {
-  io_uring_prep_fsync(&sqe, fd_, datasync_ ? IORING_FSYNC_DATASYNC : 0);
-}
 int fsync_op::perform(blocking_context&) {
   return result_of(datasync_ ? ::fdatasync(fd_) : ::fsync(fd_));
 }
 
-void rename_op::prepare(io_uring_sqe& sqe) {
-  io_uring_prep_renameat(&sqe, olddirfd_, oldpath_.c_str(), newdirfd_, newpath_.c_str(), flags_);
-}
 int rename_op::perform(blocking_context&) {
   return result_of(::renameat2(olddirfd_, oldpath_.c_str(), newdirfd_, newpath_.c_str(), flags_));
 }
 
-void unlink_op::prepare(io_uring_sqe& sqe) {
-  io_uring_prep_unlinkat(&sqe, dirfd_, path_.c_str(), flags_);
-}
 int unlink_op::perform(blocking_context&) {
   return result_of(::unlinkat(dirfd_, path_.c_str(), flags_));
 }
 
-void mkdir_op::prepare(io_uring_sqe& sqe) {
-  io_uring_prep_mkdirat(&sqe, dirfd_, path_.c_str(), mode_);
-}
 int mkdir_op::perform(blocking_context&) {
   return result_of(::mkdirat(dirfd_, path_.c_str(), mode_));
 }
 
-void statx_op::prepare(io_uring_sqe& sqe) {
-  io_uring_prep_statx(&sqe, dirfd_, path_.c_str(), flags_, mask_, &stx_);
-}
 int statx_op::perform(blocking_context&) {
   return result_of(::statx(dirfd_, path_.c_str(), flags_, mask_, &stx_));
 }

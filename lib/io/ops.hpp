@@ -22,7 +22,9 @@ class open_op final : public op {
  public:
   open_op(int dirfd, std::string path, int flags, mode_t mode, std::optional<open_how> how)
       : dirfd_(dirfd), path_(std::move(path)), flags_(flags), mode_(mode), how_(how) {}
+#if LARDER_HAVE_IO_URING
   void prepare(io_uring_sqe& sqe) override;
+#endif
   int perform(blocking_context& ctx) override;
   bool complete(int res) override;
   void abandon() noexcept override;
@@ -59,7 +61,9 @@ class transfer_op : public op {
   virtual bool zero_is_end() const noexcept = 0;
   bool nowait() const noexcept { return nowait_; }
   /// True (and prepares a poll) when the previous attempt said EAGAIN.
+#if LARDER_HAVE_IO_URING
   bool prepare_poll(io_uring_sqe& sqe) noexcept;
+#endif
 
   int fd_;
   std::uint64_t offset_;
@@ -75,7 +79,9 @@ class transfer_op : public op {
 class read_op final : public transfer_op {
  public:
   read_op(int fd, std::size_t length, std::uint64_t offset, bool nowait = false);
+#if LARDER_HAVE_IO_URING
   void prepare(io_uring_sqe& sqe) override;
+#endif
   int perform(blocking_context& ctx) override;
   /// The bytes read, shrunk to what the file had.
   blob_buffer take() noexcept;
@@ -91,7 +97,9 @@ class write_op final : public transfer_op {
  public:
   write_op(int fd, blob data, std::uint64_t offset) noexcept
       : transfer_op(fd, offset, POLLOUT), data_(std::move(data)) {}
+#if LARDER_HAVE_IO_URING
   void prepare(io_uring_sqe& sqe) override;
+#endif
   int perform(blocking_context& ctx) override;
 
  private:
@@ -112,7 +120,9 @@ unsigned iovec_batch(const std::vector<iovec>& iov, std::size_t first) noexcept;
 class writev_op final : public transfer_op {
  public:
   writev_op(int fd, std::vector<blob> parts, std::uint64_t offset);
+#if LARDER_HAVE_IO_URING
   void prepare(io_uring_sqe& sqe) override;
+#endif
   int perform(blocking_context& ctx) override;
 
  private:
@@ -129,7 +139,9 @@ class writev_op final : public transfer_op {
 class close_op final : public op {
  public:
   explicit close_op(int fd) noexcept : fd_(fd) {}
+#if LARDER_HAVE_IO_URING
   void prepare(io_uring_sqe& sqe) override;
+#endif
   int perform(blocking_context& ctx) override;
   bool complete(int res) override;
   bool cancellable() const noexcept override { return false; }
@@ -141,7 +153,9 @@ class close_op final : public op {
 class fsync_op final : public op {
  public:
   fsync_op(int fd, bool datasync) noexcept : fd_(fd), datasync_(datasync) {}
+#if LARDER_HAVE_IO_URING
   void prepare(io_uring_sqe& sqe) override;
+#endif
   int perform(blocking_context& ctx) override;
 
  private:
@@ -157,7 +171,9 @@ class rename_op final : public op {
         flags_(flags),
         oldpath_(std::move(oldpath)),
         newpath_(std::move(newpath)) {}
+#if LARDER_HAVE_IO_URING
   void prepare(io_uring_sqe& sqe) override;
+#endif
   int perform(blocking_context& ctx) override;
 
  private:
@@ -170,7 +186,9 @@ class unlink_op final : public op {
  public:
   unlink_op(int dirfd, std::string path, int flags)
       : dirfd_(dirfd), flags_(flags), path_(std::move(path)) {}
+#if LARDER_HAVE_IO_URING
   void prepare(io_uring_sqe& sqe) override;
+#endif
   int perform(blocking_context& ctx) override;
 
  private:
@@ -182,7 +200,9 @@ class mkdir_op final : public op {
  public:
   mkdir_op(int dirfd, std::string path, mode_t mode)
       : dirfd_(dirfd), mode_(mode), path_(std::move(path)) {}
+#if LARDER_HAVE_IO_URING
   void prepare(io_uring_sqe& sqe) override;
+#endif
   int perform(blocking_context& ctx) override;
 
  private:
@@ -195,7 +215,9 @@ class statx_op final : public op {
  public:
   statx_op(int dirfd, std::string path, int flags, unsigned mask)
       : dirfd_(dirfd), flags_(flags), mask_(mask), path_(std::move(path)) {}
+#if LARDER_HAVE_IO_URING
   void prepare(io_uring_sqe& sqe) override;
+#endif
   int perform(blocking_context& ctx) override;
   const struct statx& result() const noexcept { return stx_; }
 
