@@ -18,7 +18,6 @@ int result_of(long r) noexcept {
   return r < 0 ? -errno : static_cast<int>(r);
 }
 
-
 }  // namespace
 
 unsigned path_op::chain_length() const noexcept {

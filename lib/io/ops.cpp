@@ -12,7 +12,6 @@
 namespace larder::detail::io {
 namespace {
 
-
 int result_of(long r) noexcept {
   return r < 0 ? -errno : static_cast<int>(r);
 }
