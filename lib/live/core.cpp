@@ -108,8 +108,10 @@ bool live_core::start_refresh(std::string_view key, fetch_function fetch) {
   std::uint64_t generation0 = 0;
   {
     std::lock_guard lock(self.mutex);
-    if (auto running = self.flights.find(key); running && !running->stale) return false;
-    f = self.flights.start(key);
+    // Only current flights are in the table: one begun before an invalidation was
+    // detached by it, so a refresh starts afresh.
+    f = self.flights.start_if_idle(key);
+    if (!f) return false;
     generation0 = self.generation.load();
   }
   self.add(live_stat::refreshes);
@@ -119,24 +121,20 @@ bool live_core::start_refresh(std::string_view key, fetch_function fetch) {
 
 void live_core::impl::join(std::string_view key, const asio::any_io_executor& ex,
                            std::unique_ptr<flight_waiter> waiter, fetch_function fetch) {
-  std::shared_ptr<flight> f;
+  flight_table::joined joined;
   std::uint64_t generation0 = 0;
   {
     std::lock_guard lock(mutex);
-    f = flights.find(key);
-    // A stale flight began before an invalidation: a reader arriving after it must not
-    // receive its rows (it may be reading its own write), so it starts a fresh fetch.
-    if (f && !f->stale) {
-      // Flights leave the table under this mutex before they finish, so this succeeds.
-      f->add_waiter(f, std::move(waiter));
+    // A flight begun before an invalidation was detached by it: a reader arriving after
+    // it (it may be reading its own write) starts a fresh fetch.
+    joined = flights.join(key, std::move(waiter));
+    if (!joined.leader) {
       add(live_stat::shared_fetches);
       return;
     }
-    f = flights.start(key);
-    f->add_waiter(f, std::move(waiter));
     generation0 = generation.load();
   }
-  lead(ex, std::string(key), std::move(f), generation0, std::move(fetch));
+  lead(ex, std::string(key), std::move(joined.f), generation0, std::move(fetch));
 }
 
 void live_core::impl::lead(const asio::any_io_executor& ex, std::string key,
@@ -148,24 +146,25 @@ void live_core::impl::lead(const asio::any_io_executor& ex, std::string key,
       ex,
       [self = shared_from_this(), key = std::move(key), f = std::move(f), generation0,
        fetch = std::move(fetch)]() -> asio::awaitable<void> {
-        result<blob> out = errc::loader_failed;
-        try {
-          out = co_await fetch();
-        } catch (...) {
-          out = errc::loader_failed;  // a throwing source is a failed one
-        }
+        // However this coroutine ends (the store's put may throw), the flight leaves the
+        // table and every waiter completes.
+        flight_lead lead(f, [self, key](const flight* done) {
+          std::lock_guard lock(self->mutex);
+          self->flights.leave(key, done);
+        });
+        auto out = co_await run_loader(fetch);
+        lead.set_outcome(out);
         self->add(live_stat::fetches);
         if (out)
           co_await self->install(key, *out, generation0);
         else
           self->add(live_stat::fetch_faults);
-        {
-          std::lock_guard lock(self->mutex);
-          self->flights.remove(key, f.get());
-        }
-        f->finish(out);
+        lead.finish(out);
       },
-      asio::detached);
+      [self = shared_from_this()](std::exception_ptr e) {
+        // A throw after the fetch: the waiters already have its rows; count the fault.
+        if (e) self->add(live_stat::fill_faults);
+      });
 }
 
 asio::awaitable<void> live_core::impl::install(const std::string& key, const blob& value,
@@ -198,7 +197,7 @@ asio::awaitable<result<std::uint64_t>> live_core::impl::invalidate(
     {
       std::lock_guard lock(mutex);
       generation.fetch_add(1);
-      flights.mark_stale(prefix, false);
+      flights.detach(prefix, false);
     }
     removed = co_await store.invalidate_prefix(prefix);
     if (removed) {

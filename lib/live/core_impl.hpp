@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "core/flight.hpp"
+#include "core/single_flight.hpp"
 #include "larder/detail/live_core.hpp"
 #include "live/gate.hpp"
 
