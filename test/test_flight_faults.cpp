@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <stdexcept>
 
+#include "larder/detail/live_core.hpp"
 #include "larder/layered_store.hpp"
 #include "support/io_runner.hpp"
 #include "support/test_stores.hpp"
@@ -94,4 +95,39 @@ TEST_CASE("get_or_load: an install that throws in the layered store leaves no wa
     later = r.has_value();
   });
   CHECK(later);
+}
+
+TEST_CASE("live_core: a fill that throws leaves no fetch_shared waiter hanging") {
+  testing::io_runner runner;
+  auto backing = std::make_shared<testing::held_store>();
+  backing->throw_on_put = true;
+  live_table_options options;
+  options.cache_key = "t";
+  auto core = detail::live_core::create(runner.context().get_executor(),
+                                        any_store(backing, "throwing"), options);
+  REQUIRE(core);
+  std::atomic<int> calls{0};
+  int completed = 0, right = 0;
+  const std::string key = core->page_key(1);
+  for (int i = 0; i < 8; ++i) {
+    runner.spawn([&]() -> asio::awaitable<void> {
+      auto r = co_await core->fetch_shared(key, slow_loader(calls, "rows"));
+      ++completed;
+      if (r && r->view() == "rows") ++right;
+    });
+  }
+  runner.run();
+  CHECK(calls == 1);
+  CHECK(completed == 8);
+  CHECK(right == 8);
+  CHECK(core->metrics().fill_faults >= 1);
+  // The next read of the key fetches again instead of joining a dead flight.
+  backing->throw_on_put = false;
+  bool later = false;
+  runner.run([&]() -> asio::awaitable<void> {
+    auto r = co_await core->fetch_shared(key, slow_loader(calls, "rows"));
+    later = r.has_value();
+  });
+  CHECK(later);
+  CHECK(calls == 2);
 }
