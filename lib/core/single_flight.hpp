@@ -11,6 +11,12 @@
 //   (returns, throws after the loader returned, or its frame is destroyed with its
 //   executor), the flight leaves the table and every waiter is completed exactly once.
 //
+// Completion and cancellation: each waiter's handler is posted to its own executor,
+// exactly once, with the flight's outcome or, if its cancellation slot fired first (any
+// cancellation type), errc::cancelled; a cancelled waiter never cancels the leader,
+// which runs detached until the load ends. Lifetimes: the table and the leader keep a
+// flight alive; cancellation hooks hold it weakly and may fire after it ended.
+//
 // "A fill must never land after an invalidation" has two halves here. A removal
 // detaches the flights of the keys it covers (`flight_table::detach`): a get_or_load that
 // starts after the removal began never joins a load that began before it, and the
