@@ -97,6 +97,37 @@ TEST_CASE("get_or_load: an invalidation during the load keeps its result out") {
   });
 }
 
+TEST_CASE("get_or_load: a put during the load is not overwritten by the load's result") {
+  testing::io_runner runner;
+  memory_store s;
+  runner.run([&]() -> asio::awaitable<void> {
+    asio::steady_timer gate(co_await asio::this_coro::executor, std::chrono::hours(1));
+    bool loading = false;
+    asio::co_spawn(
+        co_await asio::this_coro::executor,
+        [&]() -> asio::awaitable<void> {
+          while (!loading) {
+            asio::steady_timer t(co_await asio::this_coro::executor, 1ms);
+            co_await t.async_wait(asio::use_awaitable);
+          }
+          // The source changed and the new value was put while the old one loads.
+          CHECK_FALSE(s.put_now("k", blob::copy_of(std::string_view("v2 (put)")), 0ms));
+          gate.cancel();
+        },
+        asio::detached);
+    auto r = co_await s.get_or_load("k", [&]() -> asio::awaitable<result<blob>> {
+      loading = true;
+      auto [ec] = co_await gate.async_wait(asio::experimental::as_tuple(asio::use_awaitable));
+      (void)ec;
+      co_return blob::copy_of(std::string_view("v1 (loaded before the put)"));
+    });
+    REQUIRE(r);
+    auto held = s.try_get("k");
+    REQUIRE(held);
+    CHECK(held->view() == "v2 (put)");
+  });
+}
+
 TEST_CASE("get_or_load: cancelling one waiter leaves the load to the others") {
   using namespace asio::experimental::awaitable_operators;
   testing::io_runner runner;

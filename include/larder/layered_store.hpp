@@ -31,8 +31,10 @@ struct promotion_report {
   std::uint64_t events = 0;           ///< hits in a lower tier that were promoted
   std::uint64_t promoted_writes = 0;  ///< tier writes those promotions made
   std::uint64_t promoted_bytes = 0;
-  std::uint64_t withdrawn = 0;  ///< promotions undone because an invalidation overlapped them
-  int last_source_tier = -1;    ///< the tier the latest promoted hit came from
+  /// Fills (promotions, get_or_load installs) a put, erase or invalidation of their key
+  /// overlapped: kept out, or (already writing) waited out and then overwritten/removed.
+  std::uint64_t withdrawn = 0;
+  int last_source_tier = -1;  ///< the tier the latest promoted hit came from
 };
 
 /// One tier's own metrics, with the faults the layered store saw from it.
@@ -49,13 +51,16 @@ struct tier_report {
 ///   or faulted returns the first fault, or a miss when none faulted.
 /// - put follows the write policy. It fails only when a tier faults (the first fault is
 ///   returned after every tier was tried) or when every tier refused the value; a refusal
-///   by some tiers (too large for memory) is not a failure.
+///   by some tiers (too large for memory) is not a failure. A put that faults leaves the
+///   key absent: it erases the key from every tier it wrote before it returns, so no tier
+///   serves the value the put reported as not stored, nor an older one another tier lost.
 /// - erase, invalidate_prefix and flush reach every tier; flush tries them all and returns
 ///   the first error. invalidate_prefix returns the largest count any tier removed.
-/// - A value removed by erase or invalidate_prefix never comes back through a promotion
-///   that was in flight: promotions check a generation before writing and withdraw their
-///   writes after it if an invalidation overlapped, and an invalidation completes only after
-///   the promotions in flight when it began have settled.
+/// - A fill (a promotion, a get_or_load install) never lands after a put, erase or
+///   invalidate_prefix of its key that it overlapped: fills not yet writing stand down,
+///   and the writer acts only after the fills already writing have landed (so it
+///   overwrites or removes them). A get_or_load that starts after such a write began never
+///   joins a load that began before it.
 ///
 /// Every operation suspends while its tiers work; cancellation is that of the tiers'
 /// operations. Safe from coroutines on several threads. The store must outlive its calls.
@@ -83,7 +88,9 @@ class layered_store {
   /// and one loader run, and so make one write to each tier. The shared work runs detached
   /// on the first caller's executor, so cancelling a caller (it completes with
   /// errc::cancelled) never cancels it for the others. A loader failure reaches every
-  /// waiter and nothing is written.
+  /// waiter and nothing is written. Every waiter completes however the shared work ends: a
+  /// tier that throws while the loaded value is written is counted in `errors`, and the
+  /// waiters still receive the value.
   ///
   /// Not a coroutine itself: GCC 12 destroys a temporary closure passed by value to a
   /// coroutine twice, so the loader is taken by reference and erased here, before any

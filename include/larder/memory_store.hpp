@@ -113,7 +113,10 @@ class memory_store {
   /// the first caller's executor and is kept alive until it completes, so cancelling
   /// one caller (its cancellation slot completes it with errc::cancelled) never cancels
   /// the load the others wait for. The store must outlive the call; the loader's result
-  /// is discarded if the key is erased or invalidated while it runs.
+  /// is not stored if the key is put, erased or invalidated while it runs, and a call that
+  /// starts after such a change never joins a load that began before it. Every waiter
+  /// completes however the load ends: if the install throws (an eviction listener), the
+  /// waiters still receive the loaded value and the throw is counted in `errors`.
   ///
   /// Not a coroutine itself: GCC 12 destroys a temporary closure passed by value to a
   /// coroutine twice, so the loader is taken by reference and erased here, before any
@@ -128,7 +131,9 @@ class memory_store {
   /// The most recent eviction batch of every shard that has evicted.
   std::vector<eviction_report> eviction_reports() const;
   /// Called after each eviction, outside any lock, on the thread that caused it.
-  /// Set it before sharing the store between threads.
+  /// Set it before sharing the store between threads. If it throws, the remaining
+  /// evictions of that batch are still reported and released, then the first exception
+  /// propagates to the put that caused them (in get_or_load: counted in `errors`).
   void set_eviction_listener(eviction_listener listener);
   /// Reclaim every expired entry now; returns how many went.
   std::uint64_t reclaim_expired();

@@ -1,14 +1,12 @@
 #include "larder/layered_store.hpp"
 
-#include <absl/hash/hash.h>
-
-#include <array>
 #include <asio/co_spawn.hpp>
-#include <asio/steady_timer.hpp>
 #include <atomic>
 #include <mutex>
+#include <optional>
 
-#include "core/flight.hpp"
+#include "core/fill_guard.hpp"
+#include "core/single_flight.hpp"
 
 namespace larder {
 namespace {
@@ -17,21 +15,14 @@ bool is_refusal(std::error_code ec) {
   return ec == errc::value_too_large || ec == errc::store_disabled;
 }
 
-// A write to the stack's tiers races with fills (promotions, load installs) of the same
-// key: a fill that read a value before the write must not land after it. Writers bump a
-// generation before they act; a fill compares the generations it started with before and
-// after it writes. Removals (erase, invalidate_prefix) bump the global generation, plain
-// puts only their key's stripe, so puts of other keys do not withdraw fills.
-constexpr std::size_t generation_stripes = 64;
-
-struct generation_mark {
-  std::uint64_t global;
-  std::uint64_t stripe;
-  bool operator==(const generation_mark&) const = default;
-};
-
 }  // namespace
 
+// A write to the stack's tiers races with fills (promotions, load installs) of the same
+// key: a fill that read a value before the write must not land after it. fill_guard
+// (core/fill_guard.hpp) makes that so: writers open a scope over their key or prefix and
+// act once the fills already writing it have landed; fills that have not started writing
+// stand down. Writers also detach the key's flights, so a get_or_load that starts after a
+// write or removal began never joins a load that began before it.
 struct layered_store::impl : std::enable_shared_from_this<impl> {
   impl(std::vector<any_store> t, layered_options o)
       : tiers(std::move(t)), options(o), tier_faults(tiers.size()) {
@@ -43,23 +34,12 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
   metric_counters counters;
   std::vector<std::atomic<std::uint64_t>> tier_faults;
 
-  std::atomic<std::uint64_t> global_generation{0};
-  std::array<std::atomic<std::uint64_t>, generation_stripes> stripe_generation{};
-  std::atomic<std::uint64_t> fills_in_flight{0};
-
   mutable std::mutex report_mutex;
   promotion_report report;
 
   std::mutex flight_mutex;
   detail::flight_table flights;
-
-  std::atomic<std::uint64_t>& stripe_of(key_view key) {
-    return stripe_generation[absl::Hash<std::string_view>{}(key) % generation_stripes];
-  }
-  generation_mark mark(key_view key) {
-    return {global_generation.load(std::memory_order_seq_cst),
-            stripe_of(key).load(std::memory_order_seq_cst)};
-  }
+  detail::fill_guard fills;
 
   // The tiers the write policy writes: all, or only the fastest.
   std::size_t written_tiers() const {
@@ -69,6 +49,12 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
   void fault(std::size_t tier) {
     tier_faults[tier].fetch_add(1, std::memory_order_relaxed);
     counters.add(counter::errors);
+  }
+
+  void count_withdrawn(std::size_t n) {
+    if (n == 0) return;
+    std::lock_guard lock(report_mutex);
+    report.withdrawn += n;
   }
 
   // Put into tiers [0, count): the first fault wins; refusals count only if all refused.
@@ -97,46 +83,44 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
     }
   }
 
-  // Wait until no fill is in flight: they are short (one write per faster tier).
-  asio::awaitable<void> settle_fills() {
-    auto executor = co_await asio::this_coro::executor;
-    asio::steady_timer timer(executor);
-    while (fills_in_flight.load(std::memory_order_seq_cst) > 0) {
-      timer.expires_after(std::chrono::microseconds(100));
-      co_await timer.async_wait(asio::use_awaitable);
+  // Every writer's first step: detach the flights it covers, open its scope and wait
+  // until the fills already writing under it have landed.
+  asio::awaitable<detail::writer_scope> begin_write(key_view key_or_prefix, bool exact) {
+    {
+      std::lock_guard lock(flight_mutex);
+      flights.detach(key_or_prefix, exact);
     }
+    auto scope = co_await detail::enter(fills, key_or_prefix, exact);
+    // Fills waited out here land first and are overwritten or removed next.
+    count_withdrawn(scope.waited_out());
+    co_return std::move(scope);
   }
 
-  // Write a value read (or loaded) earlier into tiers [0, count), unless a writer
-  // overlapped. Returns true when the value stands in those tiers.
-  asio::awaitable<bool> fill(key_view key, const blob& value, std::size_t count,
-                             generation_mark started) {
-    fills_in_flight.fetch_add(1, std::memory_order_seq_cst);
-    // Announce first, then look: a writer bumps first, then looks at fills_in_flight,
-    // so one of the two always sees the other.
-    bool stands = false;
-    if (mark(key) == started) {
-      (void)co_await write_tiers(key, value, count);
-      stands = mark(key) == started;
-      if (!stands) {
-        co_await erase_tiers(key, count);
-        std::lock_guard lock(report_mutex);
-        ++report.withdrawn;
-      }
+  // Write a value read (or loaded) earlier into tiers [0, count), unless a writer of the
+  // key overlapped since `ticket` began. True when it was written.
+  asio::awaitable<bool> fill(detail::fill_ticket& ticket, key_view key, const blob& value,
+                             std::size_t count) {
+    if (!ticket.try_commit()) {
+      count_withdrawn(1);
+      co_return false;
     }
-    fills_in_flight.fetch_sub(1, std::memory_order_seq_cst);
-    co_return stands;
+    (void)co_await write_tiers(key, value, count);
+    ticket.end();
+    co_return true;
   }
 
   asio::awaitable<lookup> read_through(key_view key) {
-    const auto started = mark(key);
+    // Begun before the first lower-tier read: that read's value is what a promotion
+    // writes. A hit in the fastest tier never needs it.
+    std::optional<detail::fill_ticket> ticket;
     std::error_code first_fault;
     for (std::size_t i = 0; i < tiers.size(); ++i) {
+      if (i == 1 && options.promote) ticket.emplace(fills, key);
       auto r = co_await tiers[i].get(key);
       if (r.is_hit()) {
         counters.add(counter::hits);
         if (i > 0 && options.promote) {
-          if (co_await fill(key, r.value(), i, started)) {
+          if (co_await fill(*ticket, key, r.value(), i)) {
             std::lock_guard lock(report_mutex);
             ++report.events;
             report.promoted_writes += i;
@@ -158,19 +142,6 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
     counters.add(counter::misses);
     co_return lookup::miss();
   }
-
-  // A writer: bump, then (if fills were in flight) act again once they settled, so that a
-  // fill that slipped past its generation check is overwritten or removed.
-  template <class Act>
-  asio::awaitable<void> as_writer(std::atomic<std::uint64_t>& generation, Act act) {
-    generation.fetch_add(1, std::memory_order_seq_cst);
-    const bool racing = fills_in_flight.load(std::memory_order_seq_cst) > 0;
-    co_await act();
-    if (racing) {
-      co_await settle_fills();
-      co_await act();
-    }
-  }
 };
 
 layered_store::layered_store(std::vector<any_store> tiers, layered_options options)
@@ -184,33 +155,33 @@ asio::awaitable<lookup> layered_store::get(key_view key) {
 
 asio::awaitable<std::error_code> layered_store::put(key_view key, blob value) {
   auto& self = *impl_;
-  std::error_code outcome;
-  co_await self.as_writer(self.stripe_of(key), [&]() -> asio::awaitable<void> {
-    outcome = co_await self.write_tiers(key, value, self.written_tiers());
-  });
+  auto scope = co_await self.begin_write(key, true);
+  const auto count = self.written_tiers();
+  auto outcome = co_await self.write_tiers(key, value, count);
+  if (outcome && !is_refusal(outcome)) {
+    // A tier faulted: the put failed, so no tier may serve the new value (a faster tier
+    // that took it would serve it until evicted, and a reopen would read the old one).
+    // Roll back to absent, still inside the scope so no fill slips in between.
+    co_await self.erase_tiers(key, count);
+  }
   self.counters.add(outcome ? counter::rejected_puts : counter::puts);
   co_return outcome;
 }
 
 asio::awaitable<result<bool>> layered_store::erase(key_view key) {
   auto& self = *impl_;
-  {
-    std::lock_guard lock(self.flight_mutex);
-    self.flights.mark_stale(key, true);
-  }
+  auto scope = co_await self.begin_write(key, true);
   bool any = false;
   std::error_code first_fault;
-  co_await self.as_writer(self.global_generation, [&]() -> asio::awaitable<void> {
-    for (std::size_t i = 0; i < self.tiers.size(); ++i) {
-      auto r = co_await self.tiers[i].erase(key);
-      if (!r) {
-        self.fault(i);
-        if (!first_fault) first_fault = r.error();
-      } else {
-        any = any || *r;
-      }
+  for (std::size_t i = 0; i < self.tiers.size(); ++i) {
+    auto r = co_await self.tiers[i].erase(key);
+    if (!r) {
+      self.fault(i);
+      if (!first_fault) first_fault = r.error();
+    } else {
+      any = any || *r;
     }
-  });
+  }
   if (first_fault) co_return first_fault;
   co_return any;
 }
@@ -233,27 +204,22 @@ asio::awaitable<result<std::uint64_t>> layered_store::invalidate_prefix(key_view
   return invalidate_prefix_in(prefix, impl_->tiers.size());
 }
 
-asio::awaitable<result<std::uint64_t>> layered_store::invalidate_prefix_in(
-    key_view prefix, std::size_t tier_count) {
+asio::awaitable<result<std::uint64_t>> layered_store::invalidate_prefix_in(key_view prefix,
+                                                                           std::size_t tier_count) {
   auto& self = *impl_;
   tier_count = std::min(tier_count, self.tiers.size());
-  {
-    std::lock_guard lock(self.flight_mutex);
-    self.flights.mark_stale(prefix, false);
-  }
+  auto scope = co_await self.begin_write(prefix, false);
   std::uint64_t most = 0;
   std::error_code first_fault;
-  co_await self.as_writer(self.global_generation, [&]() -> asio::awaitable<void> {
-    for (std::size_t i = 0; i < tier_count; ++i) {
-      auto r = co_await self.tiers[i].invalidate_prefix(prefix);
-      if (!r) {
-        self.fault(i);
-        if (!first_fault) first_fault = r.error();
-      } else {
-        most = std::max(most, *r);
-      }
+  for (std::size_t i = 0; i < tier_count; ++i) {
+    auto r = co_await self.tiers[i].invalidate_prefix(prefix);
+    if (!r) {
+      self.fault(i);
+      if (!first_fault) first_fault = r.error();
+    } else {
+      most = std::max(most, *r);
     }
-  });
+  }
   if (first_fault) co_return first_fault;
   co_return most;
 }
@@ -316,52 +282,44 @@ asio::awaitable<result<blob>> layered_store::get_or_load_erased(key_view key, lo
 
 void layered_store::join_flight(key_view key, const asio::any_io_executor& executor,
                                 std::unique_ptr<detail::flight_waiter> waiter, load_function load) {
-  std::shared_ptr<detail::flight> f;
-  bool leader = false;
+  detail::flight_table::joined joined;
   {
     std::lock_guard lock(impl_->flight_mutex);
-    f = impl_->flights.find(key);
-    if (!f) {
-      f = impl_->flights.start(key);
-      leader = true;
-    }
-    f->add_waiter(f, std::move(waiter));
+    joined = impl_->flights.join(key, std::move(waiter));
   }
-  if (!leader) return;
+  if (!joined.leader) return;
   asio::co_spawn(
       executor,
-      [self = impl_, f, key = std::string(key), load = std::move(load)]() -> asio::awaitable<void> {
+      [self = impl_, f = std::move(joined.f), key = std::string(key),
+       load = std::move(load)]() -> asio::awaitable<void> {
+        // However this coroutine ends (a tier's put may throw), the flight leaves the
+        // table and every waiter completes.
+        detail::flight_lead lead(f, [self, key](const detail::flight* done) {
+          std::lock_guard lock(self->flight_mutex);
+          self->flights.leave(key, done);
+        });
+        // The install is a fill of what the read-through and the loader saw from here on.
+        detail::fill_ticket install(self->fills, key);
         result<blob> outcome = errc::loader_failed;
-        const auto started = self->mark(key);
         auto found = co_await self->read_through(key);
         if (found.is_hit()) {
           outcome = std::move(found).value();
         } else {
-          try {
-            outcome = co_await load();
-          } catch (...) {
-            outcome = errc::loader_failed;
-          }
+          outcome = co_await detail::run_loader(load);
+          lead.set_outcome(outcome);
           if (!outcome) {
             self->counters.add(counter::errors);
-          } else {
-            bool stale;
-            {
-              std::lock_guard lock(self->flight_mutex);
-              stale = f->stale;
-            }
-            // The install is a fill: a removal that overlapped the load keeps it out.
-            if (!stale && co_await self->fill(key, *outcome, self->written_tiers(), started))
-              self->counters.add(counter::puts);
+          } else if (co_await self->fill(install, key, *outcome, self->written_tiers())) {
+            self->counters.add(counter::puts);
           }
         }
-        {
-          std::lock_guard lock(self->flight_mutex);
-          self->flights.remove(key, f.get());
-        }
-        f->finish(outcome);
+        lead.finish(outcome);
       },
-      [](std::exception_ptr) {});
+      [self = impl_](std::exception_ptr e) {
+        // A throw after the load ended the leader (flight_lead completed the waiters
+        // with the loaded value): counted, not swallowed.
+        if (e) self->counters.add(counter::errors);
+      });
 }
 
 }  // namespace larder

@@ -105,81 +105,76 @@ asio::awaitable<result<blob>> live_core::fetch_shared(std::string_view key, fetc
 bool live_core::start_refresh(std::string_view key, fetch_function fetch) {
   auto& self = *impl_;
   std::shared_ptr<flight> f;
-  std::uint64_t generation0 = 0;
   {
     std::lock_guard lock(self.mutex);
-    if (auto running = self.flights.find(key); running && !running->stale) return false;
-    f = self.flights.start(key);
-    generation0 = self.generation.load();
+    // Only current flights are in the table: one begun before an invalidation was
+    // detached by it, so a refresh starts afresh.
+    f = self.flights.start_if_idle(key);
+    if (!f) return false;
   }
   self.add(live_stat::refreshes);
-  self.lead(self.executor, std::string(key), std::move(f), generation0, std::move(fetch));
+  self.lead(self.executor, std::string(key), std::move(f), std::move(fetch));
   return true;
 }
 
 void live_core::impl::join(std::string_view key, const asio::any_io_executor& ex,
                            std::unique_ptr<flight_waiter> waiter, fetch_function fetch) {
-  std::shared_ptr<flight> f;
-  std::uint64_t generation0 = 0;
+  flight_table::joined joined;
   {
     std::lock_guard lock(mutex);
-    f = flights.find(key);
-    // A stale flight began before an invalidation: a reader arriving after it must not
-    // receive its rows (it may be reading its own write), so it starts a fresh fetch.
-    if (f && !f->stale) {
-      // Flights leave the table under this mutex before they finish, so this succeeds.
-      f->add_waiter(f, std::move(waiter));
+    // A flight begun before an invalidation was detached by it: a reader arriving after
+    // it (it may be reading its own write) starts a fresh fetch.
+    joined = flights.join(key, std::move(waiter));
+    if (!joined.leader) {
       add(live_stat::shared_fetches);
       return;
     }
-    f = flights.start(key);
-    f->add_waiter(f, std::move(waiter));
-    generation0 = generation.load();
   }
-  lead(ex, std::string(key), std::move(f), generation0, std::move(fetch));
+  lead(ex, std::string(key), std::move(joined.f), std::move(fetch));
 }
 
 void live_core::impl::lead(const asio::any_io_executor& ex, std::string key,
-                           std::shared_ptr<flight> f, std::uint64_t generation0,
-                           fetch_function fetch) {
+                           std::shared_ptr<flight> f, fetch_function fetch) {
   // Detached on the first caller's executor: cancelling that caller cancels only its
   // own wait, never the fetch the others wait for.
   asio::co_spawn(
       ex,
-      [self = shared_from_this(), key = std::move(key), f = std::move(f), generation0,
+      [self = shared_from_this(), key = std::move(key), f = std::move(f),
        fetch = std::move(fetch)]() -> asio::awaitable<void> {
-        result<blob> out = errc::loader_failed;
-        try {
-          out = co_await fetch();
-        } catch (...) {
-          out = errc::loader_failed;  // a throwing source is a failed one
-        }
+        // However this coroutine ends (the store's put may throw), the flight leaves the
+        // table and every waiter completes.
+        flight_lead lead(f, [self, key](const flight* done) {
+          std::lock_guard lock(self->mutex);
+          self->flights.leave(key, done);
+        });
+        // Begun before the fetch: an invalidation from here on keeps its rows out.
+        fill_ticket install(self->fills, key);
+        auto out = co_await run_loader(fetch);
+        lead.set_outcome(out);
         self->add(live_stat::fetches);
         if (out)
-          co_await self->install(key, *out, generation0);
+          co_await self->install(key, *out, install);
         else
           self->add(live_stat::fetch_faults);
-        {
-          std::lock_guard lock(self->mutex);
-          self->flights.remove(key, f.get());
-        }
-        f->finish(out);
+        lead.finish(out);
       },
-      asio::detached);
+      [self = shared_from_this()](std::exception_ptr e) {
+        // A throw after the fetch: the waiters already have its rows; count the fault.
+        if (e) self->add(live_stat::fill_faults);
+      });
 }
 
 asio::awaitable<void> live_core::impl::install(const std::string& key, const blob& value,
-                                               std::uint64_t generation0) {
-  co_await gate.lock_shared();
-  gate_hold hold(gate, false);
-  // Under the shared gate no invalidation is between its generation bump and the end
-  // of its prefix removal, so "unchanged here" means "not invalidated since the fetch
-  // began", and the put below cannot land after a removal it should have preceded.
-  if (generation.load() != generation0 || dirty.load()) {
+                                               fill_ticket& ticket) {
+  // Committed, the fill is one an invalidation waits out before it removes anything, so
+  // the put below can never land after a removal it should have preceded; refused, an
+  // invalidation began since the fetch did.
+  if (!ticket.try_commit() || dirty.load()) {
     add(live_stat::fills_dropped);
     co_return;
   }
   const auto ec = co_await store.put(key, value);
+  ticket.end();
   add(ec ? live_stat::fill_faults : live_stat::fills);
 }
 
@@ -191,15 +186,15 @@ asio::awaitable<result<std::uint64_t>> live_core::invalidate(live_notification n
 asio::awaitable<result<std::uint64_t>> live_core::impl::invalidate(
     std::optional<live_notification> note) {
   auto self = shared_from_this();
-  co_await gate.lock();
   result<std::uint64_t> removed = std::uint64_t{0};
   {
-    gate_hold hold(gate, true);
     {
       std::lock_guard lock(mutex);
       generation.fetch_add(1);
-      flights.mark_stale(prefix, false);
+      flights.detach(prefix, false);
     }
+    // Fills already writing land first; the rest stand down.
+    auto scope = co_await enter(fills, prefix, false);
     removed = co_await store.invalidate_prefix(prefix);
     if (removed) {
       dirty.store(false);

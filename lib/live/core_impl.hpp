@@ -15,9 +15,9 @@
 #include <string>
 #include <vector>
 
-#include "core/flight.hpp"
+#include "core/fill_guard.hpp"
+#include "core/single_flight.hpp"
 #include "larder/detail/live_core.hpp"
-#include "live/gate.hpp"
 
 namespace larder::detail {
 
@@ -76,9 +76,8 @@ struct live_core::impl : std::enable_shared_from_this<live_core::impl> {
   void join(std::string_view key, const asio::any_io_executor& executor,
             std::unique_ptr<flight_waiter> waiter, fetch_function fetch);
   void lead(const asio::any_io_executor& executor, std::string key, std::shared_ptr<flight> f,
-            std::uint64_t generation0, fetch_function fetch);
-  asio::awaitable<void> install(const std::string& key, const blob& value,
-                                std::uint64_t generation0);
+            fetch_function fetch);
+  asio::awaitable<void> install(const std::string& key, const blob& value, fill_ticket& ticket);
   asio::awaitable<result<std::uint64_t>> invalidate(std::optional<live_notification> note);
   void publish(const live_notification& note);
   void close_watchers();
@@ -94,14 +93,16 @@ struct live_core::impl : std::enable_shared_from_this<live_core::impl> {
   live_table_options options;
   std::string prefix;  // <cache_key>/
 
-  // The group's generation: bumped (under `gate` held alone and `mutex`) by every
-  // invalidation; a fill stores only if it is unchanged since its fetch began.
+  // The group's generation: bumped by every invalidation, reported in metrics and in
+  // notifications. Fills are kept from landing after an invalidation by `fills`: each
+  // fetch's install is a fill of its key, each invalidation a writer scope over the
+  // group prefix (core/fill_guard.hpp).
   std::atomic<std::uint64_t> generation{0};
   // An invalidation failed: entries may be stale, so reads bypass the store and fills
   // are dropped until one succeeds.
   std::atomic<bool> dirty{false};
   std::atomic<bool> healing{false};
-  rw_gate gate;
+  fill_guard fills;
 
   std::mutex mutex;  // flights, and the queue's bookkeeping below
   flight_table flights;

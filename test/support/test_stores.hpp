@@ -9,6 +9,8 @@
 #include <atomic>
 #include <memory>
 #include <optional>
+#include <stdexcept>
+#include <vector>
 
 #include "larder/memory_store.hpp"
 
@@ -91,6 +93,50 @@ class gated_store {
     return inner.invalidate_prefix(prefix);
   }
   metrics_snapshot metrics() const { return inner.metrics(); }
+};
+
+/// A memory store whose puts can be held one by one and released in any order (each
+/// held put waits at its own gate), fail with a given error, or throw. Gets, erases and
+/// invalidations go straight through. Single-threaded tests only.
+class held_store {
+ public:
+  memory_store inner{memory_store_options{.max_entries = 1000, .max_bytes = 1 << 24}};
+  bool hold = false;          // hold every put that arrives from now on
+  std::error_code put_error;  // puts fail with this (after their hold) without storing
+  bool throw_on_put = false;  // puts throw std::runtime_error
+  int puts = 0;
+
+  asio::awaitable<lookup> get(key_view key) { return inner.get(key); }
+  asio::awaitable<std::error_code> put(key_view key, blob value) {
+    ++puts;
+    if (throw_on_put) throw std::runtime_error("held_store: put threw on purpose");
+    if (hold) {
+      auto g = std::make_shared<gate>();
+      held_.push_back(g);
+      co_await g->pass();
+    }
+    if (put_error) co_return put_error;
+    co_return co_await inner.put(key, std::move(value));
+  }
+  asio::awaitable<result<bool>> erase(key_view key) { return inner.erase(key); }
+  asio::awaitable<std::error_code> flush() { return inner.flush(); }
+  asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix) {
+    return inner.invalidate_prefix(prefix);
+  }
+  metrics_snapshot metrics() const { return inner.metrics(); }
+
+  /// Puts that have been held so far (released or not), in order of arrival.
+  std::size_t arrived() const { return held_.size(); }
+  /// Let the `index`-th held put go on.
+  void release(std::size_t index) { held_.at(index)->open(); }
+  void release_all() {
+    hold = false;
+    for (auto& g : held_)
+      g->open();
+  }
+
+ private:
+  std::vector<std::shared_ptr<gate>> held_;
 };
 
 }  // namespace larder::testing

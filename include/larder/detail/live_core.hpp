@@ -1,5 +1,5 @@
 // The row-type-independent machinery of live_table, compiled in lib/live/: keys, the
-// group generation and fill gate, single-flight fetches, the write queue and its worker,
+// group generation and fill guard, single-flight fetches, the write queue and its worker,
 // the event consumer, watchers and shutdown. live_table<Source, Codec> erases the source
 // and codec calls into the functions below.
 #pragma once

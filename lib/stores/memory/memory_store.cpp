@@ -72,12 +72,22 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
   }
 
   // Hand departures to the listener and drop the shard's references, outside the lock.
+  // Every reference is dropped even if the listener throws: the first throw is rethrown
+  // once all are released, so the caller (a put's, or a flight leader's) sees it.
   void settle(departures& gone) {
+    std::exception_ptr thrown;
     for (auto& d : gone) {
-      if (d.evicted && listener) listener(d.e->key(), d.weight, d.reason);
+      if (d.evicted && listener) {
+        try {
+          listener(d.e->key(), d.weight, d.reason);
+        } catch (...) {
+          if (!thrown) thrown = std::current_exception();
+        }
+      }
       detail::mem::release(d.e);
     }
     gone.clear();
+    if (thrown) std::rethrow_exception(thrown);
   }
 
   std::optional<blob> find(key_view key) {
@@ -103,8 +113,10 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
   }
 
   // Store a value. With `load`, this installs that single-flight load's result: the
-  // flight leaves the table and its staleness is checked under the same lock hold as
-  // the insert, so an invalidation can never slip between the check and the insert.
+  // flight leaves the table under the same lock hold as the insert, and only a flight
+  // still current (no removal or put of the key detached it) is installed, so a removal
+  // can never slip between the check and the insert. A plain put detaches the key's
+  // flight: a load that began before it must not overwrite it.
   std::error_code store(key_view key, const blob& value, std::chrono::milliseconds ttl,
                         const detail::flight* load = nullptr) {
     const prehashed k{key, detail::mem::hash_key(key)};
@@ -124,12 +136,13 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
     {
       std::unique_lock lock(s.mutex);
       if (load) {
-        s.flights.remove(key, load);
-        if (load->stale) {
+        if (!s.flights.leave(key, load)) {
           lock.unlock();
           detail::mem::release(e);
           return {};
         }
+      } else {
+        s.flights.detach(key, true);
       }
       if (s.next_deadline() <= now) s.reclaim_expired(now, seconds(now), gone);
       outcome = s.insert(e, k, seconds(now), gone);
@@ -147,7 +160,7 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
   void end_flight(const prehashed& k, const detail::flight* load) {
     shard& s = shard_for(k.hash);
     std::unique_lock lock(s.mutex);
-    s.flights.remove(k.key, load);
+    s.flights.leave(k.key, load);
   }
 
   bool remove(key_view key) {
@@ -325,8 +338,7 @@ void memory_store::join_flight(key_view key, const asio::any_io_executor& execut
   auto& self = *impl_;
   const prehashed k{key, detail::mem::hash_key(key)};
   shard& s = self.shard_for(k.hash);
-  std::shared_ptr<detail::flight> f;
-  bool leader = false;
+  detail::flight_table::joined joined;
   {
     std::unique_lock lock(s.mutex);
     // A load may have landed between the caller's try_get and this lock.
@@ -337,37 +349,35 @@ void memory_store::join_flight(key_view key, const asio::any_io_executor& execut
       waiter->complete(std::move(value));
       return;
     }
-    f = s.flights.find(key);
-    if (!f) {
-      f = s.flights.start(key);
-      leader = true;
-    }
-    // Flights leave the table (under this lock) before they finish, so this succeeds.
-    f->add_waiter(f, std::move(waiter));
+    joined = s.flights.join(key, std::move(waiter));
   }
-  if (!leader) return;
+  if (!joined.leader) return;
   asio::co_spawn(
       executor,
-      [owner = impl_, f, key = std::string(key),
+      [owner = impl_, f = std::move(joined.f), key = std::string(key),
        load = std::move(load)]() -> asio::awaitable<void> {
-        result<blob> outcome = errc::loader_failed;
-        try {
-          outcome = co_await load();
-        } catch (...) {
-          outcome = errc::loader_failed;
-        }
+        // However this coroutine ends, the flight leaves the table and its waiters
+        // complete: an install that throws (an eviction listener) cannot strand them.
+        detail::flight_lead lead(f, [owner, key](const detail::flight* done) {
+          owner->end_flight(prehashed{key, detail::mem::hash_key(key)}, done);
+        });
+        auto outcome = co_await detail::run_loader(load);
+        lead.set_outcome(outcome);
         if (outcome) {
           // The store's own put path: budgets, eviction and the listener apply as usual;
           // a refusal (too large, disabled) is counted there and the waiters still get
           // the value they waited for.
           (void)owner->store(key, *outcome, owner->options.default_ttl, f.get());
         } else {
-          owner->end_flight(prehashed{key, detail::mem::hash_key(key)}, f.get());
           owner->counters().add(counter::errors);
         }
-        f->finish(outcome);
+        lead.finish(outcome);
       },
-      [](std::exception_ptr) {});
+      [owner = impl_](std::exception_ptr e) {
+        // A throw after the load ended the leader; flight_lead has completed the waiters
+        // with the loaded value. Counted, not swallowed.
+        if (e) owner->counters().add(counter::errors);
+      });
 }
 
 const char* to_string(eviction_reason reason) noexcept {

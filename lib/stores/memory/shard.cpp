@@ -254,7 +254,7 @@ bool shard::erase(const prehashed& k, departures& out) {
     unlink(e, w, k.hash);
     out.push_back({e, w, false, eviction_reason::entry_limit});
   }
-  flights.mark_stale(k.key, true);
+  flights.detach(k.key, true);
   return e != nullptr;
 }
 
@@ -275,7 +275,7 @@ std::uint64_t shard::erase_prefix(std::string_view prefix, departures& out) {
     out.push_back({e, w, false, eviction_reason::entry_limit});
     ++removed;
   }
-  flights.mark_stale(prefix, false);
+  flights.detach(prefix, false);
   return removed;
 }
 

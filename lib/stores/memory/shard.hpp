@@ -14,7 +14,7 @@
 #include <string_view>
 #include <vector>
 
-#include "core/flight.hpp"
+#include "core/single_flight.hpp"
 #include "larder/eviction.hpp"
 #include "larder/memory_store.hpp"
 #include "stores/memory/entry.hpp"

@@ -1,0 +1,149 @@
+// fill_guard: a fill (a promotion, a load's install: a value read before it is written)
+// never lands after a write or removal of its key that it overlapped.
+#pragma once
+
+#include <absl/container/flat_hash_map.h>
+
+#include <asio/associated_executor.hpp>
+#include <asio/async_result.hpp>
+#include <asio/awaitable.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace larder::detail {
+
+/// The contract, for an owner whose fills and writers suspend (the layered store, the
+/// live core):
+///
+/// - A fill calls begin_fill(key) before it reads the value it will write, then
+///   try_commit right before writing, and end_fill when done (or abandoned; fill_ticket
+///   does both ends). try_commit fails if a writer scope covering the key was open at
+///   begin_fill or opened since; on success the fill is committing until end_fill.
+/// - A writer (put, erase, invalidate_prefix) opens a scope over a key or a prefix
+///   before it acts and closes it after its last tier step (writer_scope). Opening
+///   dooms every covering fill not yet committing, and the scope is clear once every
+///   covering fill that was already committing has ended: the writer acts only then, so
+///   each fill either stands down or lands before the writer's own steps, never after.
+/// - Fills never wait on writers, writers wait only on fills already writing (one tier
+///   write each), and writers never exclude each other: no cycle, so no deadlock.
+///
+/// Thread-safe; callbacks run outside the lock. The guard must outlive its tickets and
+/// scopes. This synchronous core has no I/O; `enter` below is its awaitable form.
+class fill_guard {
+ public:
+  using id = std::uint64_t;
+
+  id begin_fill(std::string_view key);
+  /// True: the fill may write now (and must end_fill after). False: a covering writer
+  /// overlapped it; it must not write.
+  bool try_commit(id fill);
+  void end_fill(id fill);
+
+  struct opened {
+    id scope;
+    std::size_t doomed = 0;   ///< fills that will stand down because of this scope
+    std::size_t waiting = 0;  ///< committing fills the scope waits out
+  };
+  /// Open a writer scope over `key` (exact) or every key starting with it.
+  opened open(std::string_view key_or_prefix, bool exact);
+  /// Call `resume` once the scope is clear: false (and `resume` dropped) if it is clear
+  /// already; true if stored, then called exactly once from the end_fill that clears it.
+  bool when_clear(id scope, std::function<void()> resume);
+  void close(id scope);
+
+  std::size_t fills() const;
+  std::size_t scopes() const;
+
+ private:
+  struct fill_state {
+    std::string key;
+    bool doomed = false, committing = false;
+    std::vector<id> waited_by;  // scopes that opened while this fill was committing
+  };
+  struct scope_state {
+    std::string key;
+    bool exact;
+    std::size_t pending = 0;
+    std::function<void()> resume;
+  };
+  static bool covers(const scope_state& s, std::string_view key) noexcept;
+
+  mutable std::mutex mutex_;
+  id next_ = 1;
+  absl::flat_hash_map<id, fill_state> fills_;
+  absl::flat_hash_map<std::string, std::vector<id>> fills_by_key_;
+  absl::flat_hash_map<id, scope_state> scopes_;
+  absl::flat_hash_map<std::string, std::size_t> exact_open_;  // open exact scopes per key
+  std::size_t prefix_open_ = 0;
+};
+
+/// A fill from begin to end: ends it on destruction, whether it committed or not.
+class fill_ticket {
+ public:
+  fill_ticket(fill_guard& guard, std::string_view key)
+      : guard_(&guard), id_(guard.begin_fill(key)) {}
+  fill_ticket(fill_ticket&& o) noexcept : guard_(std::exchange(o.guard_, nullptr)), id_(o.id_) {}
+  fill_ticket& operator=(fill_ticket&&) = delete;
+  ~fill_ticket() { end(); }
+  bool try_commit() { return guard_ && guard_->try_commit(id_); }
+  void end() {
+    if (auto* g = std::exchange(guard_, nullptr)) g->end_fill(id_);
+  }
+
+ private:
+  fill_guard* guard_;
+  fill_guard::id id_;
+};
+
+/// An open writer scope: closes it on destruction.
+class writer_scope {
+ public:
+  writer_scope(fill_guard& guard, fill_guard::opened o) : guard_(&guard), opened_(o) {}
+  writer_scope(writer_scope&& o) noexcept
+      : guard_(std::exchange(o.guard_, nullptr)), opened_(o.opened_) {}
+  writer_scope& operator=(writer_scope&&) = delete;
+  ~writer_scope() {
+    if (guard_) guard_->close(opened_.scope);
+  }
+  /// Fills this scope will keep out (they stand down at try_commit).
+  std::size_t doomed() const noexcept { return opened_.doomed; }
+  /// Fills already writing that this scope waited out (they landed before its writer).
+  std::size_t waited_out() const noexcept { return opened_.waiting; }
+
+ private:
+  fill_guard* guard_;
+  fill_guard::opened opened_;
+};
+
+/// Open a writer scope and suspend until it is clear (completion posted to the caller's
+/// executor; at once, without suspending, when no covering fill is committing). Not
+/// cancellable: it waits only for fills already writing, one tier write each. The guard
+/// and `key_or_prefix` must stay valid until it completes.
+inline asio::awaitable<writer_scope> enter(fill_guard& guard, std::string_view key_or_prefix,
+                                           bool exact) {
+  const auto o = guard.open(key_or_prefix, exact);
+  writer_scope scope(guard, o);
+  if (o.waiting > 0) {
+    // An event, not a poll: the end_fill that clears the scope posts this handler.
+    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+        [&guard, id = o.scope](auto handler) {
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          auto resume = [shared] {
+            auto ex = asio::get_associated_executor(*shared);
+            asio::post(ex, std::move(*shared));
+          };
+          if (!guard.when_clear(id, resume)) resume();
+        },
+        asio::use_awaitable);
+  }
+  co_return std::move(scope);
+}
+
+}  // namespace larder::detail
