@@ -1,0 +1,109 @@
+// Removals are durable and ordered: a removal completes only after its unlinks, one that
+// overlaps a removal in flight waits for it, and flush waits for every removal begun before
+// it. A child process runs the scenario and SIGKILLs itself the moment flush completes;
+// after reopening, nothing it removed may be back.
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/post.hpp>
+#include <asio/use_awaitable.hpp>
+#include <string>
+
+#include "larder/disk_store.hpp"
+#include "support/disk_fixture.hpp"
+#include "support/io_runner.hpp"
+
+using namespace larder;
+
+namespace {
+
+constexpr int entry_count = 500;
+
+// Exit codes of the child: which step went wrong (it should die of SIGKILL instead).
+enum child_exit : int {
+  open_failed = 3,
+  put_failed,
+  first_flush_failed,
+  second_prefix_wrong,
+  erase_wrong,
+  last_flush_failed,
+  ran_off,
+};
+
+[[noreturn]] void removal_child(const std::string& root, io_backend backend) {
+  {
+    asio::io_context io;
+    std::shared_ptr<io_engine> engine;
+    try {
+      engine = io_engine::create(io, {.backend = backend});
+    } catch (const std::system_error&) {
+      engine = io_engine::create(io, {.backend = io_backend::thread_pool});
+    }
+    auto opened = testing::open_now(io, engine, {.root = root});
+    if (!opened) ::_exit(open_failed);
+    auto& s = **opened;
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          for (int i = 0; i < entry_count; ++i) {
+            const auto ec = co_await s.put("p/" + std::to_string(i), blob::copy_of("value"));
+            if (ec) ::_exit(put_failed);
+          }
+          if (co_await s.flush()) ::_exit(first_flush_failed);
+          auto executor = co_await asio::this_coro::executor;
+          asio::co_spawn(
+              executor,
+              [&s]() -> asio::awaitable<void> { (void)co_await s.invalidate_prefix("p/"); },
+              asio::detached);
+          co_await asio::post(executor, asio::use_awaitable);  // let it start
+          const auto second = co_await s.invalidate_prefix("p/");
+          if (!second || *second != 0) ::_exit(second_prefix_wrong);
+          const auto erased = co_await s.erase("p/499");
+          if (!erased || *erased) ::_exit(erase_wrong);
+          if (co_await s.flush()) ::_exit(last_flush_failed);
+          // Acknowledged and flushed: die before anything else can run.
+          ::kill(::getpid(), SIGKILL);
+        },
+        asio::detached);
+    io.run();
+  }
+  ::_exit(ran_off);
+}
+
+}  // namespace
+
+TEST_CASE("disk_store: a SIGKILL after flush brings no acknowledged removal back",
+          "[disk][removals]") {
+  const auto backend = GENERATE(io_backend::io_uring, io_backend::thread_pool);
+  INFO("backend " << static_cast<int>(backend));
+  testing::temp_dir dir;
+  const auto root = dir.path() + "/cache";
+  const pid_t pid = ::fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) removal_child(root, backend);
+  int status = 0;
+  REQUIRE(::waitpid(pid, &status, 0) == pid);
+  INFO("child exit code " << (WIFEXITED(status) ? WEXITSTATUS(status) : -1));
+  REQUIRE(WIFSIGNALED(status));
+  REQUIRE(WTERMSIG(status) == SIGKILL);
+
+  testing::io_runner runner;
+  auto engine = testing::make_engine(runner.context(), backend);
+  auto opened = testing::open_now(runner.context(), engine, {.root = root});
+  REQUIRE(opened.has_value());
+  auto& s = **opened;
+  CHECK(s.metrics().entries == 0);
+  int back = 0;
+  runner.run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < entry_count; ++i) {
+      auto got = co_await s.get("p/" + std::to_string(i));
+      if (!got.is_miss()) ++back;
+    }
+  });
+  CHECK(back == 0);
+  opened->reset();
+  engine.reset();
+}
