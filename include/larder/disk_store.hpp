@@ -126,16 +126,24 @@ class disk_store {
   /// temp file is removed on failure and the old entry, if any, stays readable.
   asio::awaitable<std::error_code> put(key_view key, blob value);
 
-  /// Removes the entry; true when the index held it.
+  /// Removes the entry; true when the index held it. Completes once the file's unlink has
+  /// completed (a flush after that makes the removal durable). A removal of the same key
+  /// still in flight (another erase, an invalidate_prefix, an eviction) is waited for first,
+  /// so even `false` means the file is gone. A failed unlink is returned as the error and the
+  /// entry stays indexed. Cancelled while waiting: errc::cancelled, nothing removed.
   asio::awaitable<result<bool>> erase(key_view key);
 
-  /// fdatasyncs every file installed since the last successful flush, then fsyncs each
-  /// directory that received one (and the root when a fan-out directory was created), as
-  /// batched requests. On an error the entries stay pending and the error is returned.
+  /// Waits for every removal begun before it, then fdatasyncs every file installed since the
+  /// last successful flush, then fsyncs each directory that received one or lost one to a
+  /// completed removal (and the root when a fan-out directory was created), as batched
+  /// requests. On an error the entries stay pending and the error is returned.
   asio::awaitable<std::error_code> flush();
 
   /// Removes every entry whose key starts with `prefix` (byte prefix); cost grows with
-  /// the matches (an ordered index). Returns how many went.
+  /// the matches (an ordered index). Returns how many went, once all their unlinks have
+  /// completed; removals in flight of keys with that prefix are waited for first (so a
+  /// second call that finds nothing left still returns only after the first's unlinks). An
+  /// unlink that fails keeps its entry indexed and the call returns that error.
   asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix);
 
   /// A snapshot of the index, least recently used first (the order eviction takes). For

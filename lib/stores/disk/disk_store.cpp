@@ -36,15 +36,6 @@ constexpr unsigned dir_mode = 0755;
 
 // --- impl helpers ---------------------------------------------------------------------
 
-std::string disk_store::impl::remove_locked(detail::disk::index_node* n) {
-  auto path = detail::disk::relative_path(detail::disk::name_of(n->key()));
-  bytes -= n->size;
-  index.remove(n);
-  // A removed entry has nothing left to make durable.
-  pending.erase(path);
-  return path;
-}
-
 void disk_store::impl::install_locked(std::string_view key, const std::string& path, unsigned dir,
                                       std::uint64_t size) {
   bool created = false;
@@ -55,17 +46,6 @@ void disk_store::impl::install_locked(std::string_view key, const std::string& p
   const auto seq = next_seq++;
   pending[path] = seq;
   dirty_dirs[dir] = seq;
-}
-
-void disk_store::impl::evict_locked(std::vector<std::string>& out) {
-  while (index.least_recent() &&
-         (bytes > options.max_bytes ||
-          (options.max_entries != 0 && index.size() > options.max_entries))) {
-    auto* n = index.least_recent();
-    counters.add(counter::evictions);
-    counters.add(counter::evicted_bytes, n->size);
-    out.push_back(remove_locked(n));
-  }
 }
 
 asio::awaitable<std::error_code> disk_store::impl::ensure_dir(unsigned dir, bool force) {
@@ -81,33 +61,6 @@ asio::awaitable<std::error_code> disk_store::impl::ensure_dir(unsigned dir, bool
   // and an extra root fsync is cheap.
   root_dirty = next_seq++;
   co_return std::error_code{};
-}
-
-bool disk_store::impl::forget(const std::string& key, std::uint64_t generation) {
-  std::lock_guard lock(mutex);
-  auto* n = index.find(key);
-  if (!n || n->generation != generation) return false;
-  remove_locked(n);
-  return true;
-}
-
-asio::awaitable<lookup> disk_store::impl::discard(const std::string& key, std::uint64_t generation,
-                                                  std::string path) {
-  bump(disk.corrupt);
-  counters.add(counter::errors);
-  counters.add(counter::misses);
-  if (forget(key, generation)) {
-    std::vector<std::string> gone(1, std::move(path));
-    co_await unlink_all(std::move(gone));
-  }
-  co_return lookup::miss();
-}
-
-asio::awaitable<void> disk_store::impl::unlink_all(std::vector<std::string> paths) {
-  for (auto& p : paths) {
-    const auto ec = co_await engine->unlinkat(root_fd, std::move(p));
-    if (ec && !is_errno(ec, ENOENT)) note_io_error(ec);
-  }
 }
 
 void disk_store::impl::note_io_error(std::error_code ec) noexcept {
@@ -161,12 +114,14 @@ asio::awaitable<result<std::unique_ptr<disk_store>>> disk_store::open(
   if (!fd) co_return fd.error();
   auto state = std::make_unique<impl>(std::move(engine), std::move(options), *fd);
   co_await detail::disk::scan(*state);
-  std::vector<std::string> victims;
+  detail::disk::removal victims;
   {
     std::lock_guard lock(state->mutex);
+    victims = state->begin_removal_locked();
     state->evict_locked(victims);
   }
-  co_await state->unlink_all(std::move(victims));
+  // A failed unlink keeps its entry indexed and is counted; the store still opens.
+  (void)co_await state->finish_removal(std::move(victims));
   co_return std::unique_ptr<disk_store>(new disk_store(std::move(state)));
 }
 
@@ -225,8 +180,7 @@ asio::awaitable<lookup> disk_store::get(key_view key) {
       co_return lookup::miss();
     }
     // ELOOP: a symlink; EXDEV: resolution would leave the root. Never followed.
-    if (is_errno(ec, ELOOP) || is_errno(ec, EXDEV))
-      co_return co_await s.discard(k, generation, path);
+    if (is_errno(ec, ELOOP) || is_errno(ec, EXDEV)) co_return co_await s.discard(k, generation);
     // Anything else but an old kernel without openat2 is a fault (cancelled included).
     if (!(resolve != 0 && (is_errno(ec, ENOSYS) || is_errno(ec, EINVAL)))) co_return fault(ec);
   } else if (is_errno(ec, EIO)) {
@@ -257,6 +211,18 @@ asio::awaitable<std::error_code> disk_store::put(key_view key, blob value) {
     return refuse(map_error(ec));
   };
 
+  // A removal still unlinking this key's file must finish first, or its unlink would take
+  // the file this put is about to install.
+  const auto executor = co_await asio::this_coro::executor;
+  for (;;) {
+    std::shared_ptr<detail::disk::removal_waiter> waiter;
+    {
+      std::lock_guard lock(s.mutex);
+      if (!s.unlinking_locked(k)) break;
+      waiter = s.add_waiter_locked(executor);
+    }
+    if (auto ec = co_await s.wait(std::move(waiter))) co_return refuse(ec);
+  }
   if (auto ec = co_await s.ensure_dir(dir, false)) co_return failed(ec);
 
   const auto path = detail::disk::relative_path(name);
@@ -281,41 +247,17 @@ asio::awaitable<std::error_code> disk_store::put(key_view key, blob value) {
   if (done.error) co_return failed(done.error);
   bump(s.disk.bytes_written, size);
 
-  std::vector<std::string> victims;
+  detail::disk::removal victims;
   {
     std::lock_guard lock(s.mutex);
     s.install_locked(k, path, dir, size);
+    victims = s.begin_removal_locked();
     s.evict_locked(victims);
   }
   s.counters.add(counter::puts);
-  co_await s.unlink_all(std::move(victims));
+  // The put itself succeeded: an eviction whose unlink failed keeps its entry and is counted.
+  (void)co_await s.finish_removal(std::move(victims));
   co_return std::error_code{};
-}
-
-asio::awaitable<result<bool>> disk_store::erase(key_view key) {
-  auto& s = *impl_;
-  std::vector<std::string> gone;
-  {
-    std::lock_guard lock(s.mutex);
-    auto* n = s.index.find(key);
-    if (!n) co_return false;
-    gone.push_back(s.remove_locked(n));
-  }
-  co_await s.unlink_all(std::move(gone));
-  co_return true;
-}
-
-asio::awaitable<result<std::uint64_t>> disk_store::invalidate_prefix(key_view prefix) {
-  auto& s = *impl_;
-  std::vector<std::string> gone;
-  {
-    std::lock_guard lock(s.mutex);
-    for (auto* n : s.index.with_prefix(prefix))
-      gone.push_back(s.remove_locked(n));
-  }
-  const std::uint64_t count = gone.size();
-  co_await s.unlink_all(std::move(gone));
-  co_return count;
 }
 
 // --- observation ----------------------------------------------------------------------

@@ -1,5 +1,6 @@
-// flush: the durability boundary. Batched fdatasync of the installed files, then fsync of
-// the directories that name them.
+// flush: the durability boundary. Waits for the removals begun before it, then batched
+// fdatasync of the installed files, then fsync of the directories that name them or that
+// removals changed.
 #include <fcntl.h>
 
 #include <algorithm>
@@ -8,9 +9,9 @@
 #include <utility>
 #include <vector>
 
+#include "larder/disk_store.hpp"
 #include "stores/disk/format.hpp"
 #include "stores/disk/state.hpp"
-#include "larder/disk_store.hpp"
 
 namespace larder {
 
@@ -24,6 +25,20 @@ asio::awaitable<std::error_code> disk_store::flush() {
   std::vector<std::pair<std::string, std::uint64_t>> files;
   std::vector<std::pair<unsigned, std::uint64_t>> dirs;
   std::uint64_t root_seq = 0;
+  // Every removal begun before this flush ends first (its unlinks done, its directories
+  // marked dirty), so that the directory syncs below make it durable.
+  const auto executor = co_await asio::this_coro::executor;
+  std::uint64_t start = 0;
+  for (;;) {
+    std::shared_ptr<detail::disk::removal_waiter> waiter;
+    {
+      std::lock_guard lock(s.mutex);
+      if (start == 0) start = s.next_removal;
+      if (!s.removal_before_locked(start)) break;
+      waiter = s.add_waiter_locked(executor);
+    }
+    if (auto ec = co_await s.wait(std::move(waiter))) co_return ec;
+  }
   {
     std::lock_guard lock(s.mutex);
     files.assign(s.pending.begin(), s.pending.end());

@@ -7,9 +7,9 @@
 #include <utility>
 #include <vector>
 
+#include "larder/disk_store.hpp"
 #include "stores/disk/format.hpp"
 #include "stores/disk/state.hpp"
-#include "larder/disk_store.hpp"
 
 namespace larder {
 
@@ -136,9 +136,11 @@ asio::awaitable<disk_verify_report> disk_store::verify(bool repair) {
     if (!repair) continue;
     bump(s.disk.corrupt);
     // A put that replaced the entry meanwhile also replaced the bad file: leave it.
-    if (s.forget(key, generation)) {
-      std::vector<std::string> gone(1, path);
-      co_await s.unlink_all(std::move(gone));
+    auto removed = co_await s.remove_generation(key, generation);
+    if (!removed) {
+      // The unlink failed: the entry stays indexed, and the report says why.
+      if (!report.first_error) report.first_error = removed.error();
+    } else if (*removed) {
       ++report.removed;
     }
   }

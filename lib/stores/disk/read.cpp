@@ -5,9 +5,9 @@
 
 #include <string>
 
+#include "larder/disk_store.hpp"
 #include "stores/disk/format.hpp"
 #include "stores/disk/state.hpp"
-#include "larder/disk_store.hpp"
 
 namespace larder {
 
@@ -43,7 +43,7 @@ asio::awaitable<lookup> disk_store::impl::read_careful(const std::string& k,
       co_return lookup::miss();
     }
     if (is_errno(fd.error(), ELOOP) || is_errno(fd.error(), EXDEV))
-      co_return co_await discard(k, generation, path);
+      co_return co_await discard(k, generation);
     co_return fault(fd.error());
   }
   auto st = co_await engine->statx(*fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE);
@@ -55,7 +55,7 @@ asio::awaitable<lookup> disk_store::impl::read_careful(const std::string& k,
   if (!S_ISREG(st->stx_mode) || st->stx_size < detail::disk::file_size(k.size(), 0) ||
       st->stx_size > detail::disk::file_size(k.size(), options.max_value_size)) {
     co_await engine->close(*fd);
-    co_return co_await discard(k, generation, path);
+    co_return co_await discard(k, generation);
   }
   auto buffer = co_await engine->read(*fd, st->stx_size, 0);
   co_await engine->close(*fd);
@@ -63,7 +63,7 @@ asio::awaitable<lookup> disk_store::impl::read_careful(const std::string& k,
   bump(disk.bytes_read, buffer->size());
   const blob file = std::move(*buffer).freeze();
   const auto range = detail::disk::verify(file.bytes(), k);
-  if (!range) co_return co_await discard(k, generation, path);
+  if (!range) co_return co_await discard(k, generation);
   counters.add(counter::hits);
   co_return lookup::hit(file.slice(range->offset, range->length));
 }

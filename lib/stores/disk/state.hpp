@@ -2,6 +2,8 @@
 #pragma once
 
 #include <array>
+#include <asio/any_io_executor.hpp>
+#include <asio/experimental/concurrent_channel.hpp>
 #include <atomic>
 #include <bitset>
 #include <cerrno>
@@ -9,15 +11,16 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <string_view>
 #include <system_error>
 #include <vector>
 
-#include "stores/disk/index.hpp"
 #include "larder/disk_store.hpp"
 #include "larder/io_engine.hpp"
 #include "larder/metrics.hpp"
+#include "stores/disk/index.hpp"
 
 namespace larder {
 
@@ -52,6 +55,26 @@ inline std::string dir_name(unsigned dir) {
 // The fan-out directory of a 64-hex name (its first byte).
 unsigned dir_of(std::string_view name) noexcept;
 
+// An entry taken out of the index whose file is still to be unlinked: enough to put it back
+// if the unlink fails, so that the index never forgets a file that is still there.
+struct taken_entry {
+  std::string key;
+  std::string path;  // relative to the root
+  unsigned dir = 0;
+  std::uint64_t size = 0;
+  bool was_pending = false;  // installed since the last flush
+};
+
+// One removal in flight (erase, invalidate_prefix, eviction, discard): what it took, in the
+// order removals began (flush waits for the ones that began before it).
+struct removal {
+  std::uint64_t id = 0;
+  std::vector<taken_entry> entries;
+};
+
+// Woken (once) when some removal finishes; the waiter then checks again.
+using removal_waiter = asio::experimental::concurrent_channel<void(std::error_code, bool)>;
+
 }  // namespace detail::disk
 
 struct disk_store::impl {
@@ -81,27 +104,52 @@ struct disk_store::impl {
   std::array<std::uint64_t, 256> dirty_dirs{};   // 0: clean
   std::uint64_t root_dirty = 0;
   std::bitset<256> dirs_known;  // fan-out directories known to exist
+  // Removals in flight: their ids, and the keys whose files they are unlinking (a count per
+  // key, ordered so that a prefix finds its range). An erase, invalidate_prefix or put that
+  // meets one of its keys here waits for it; so does a flush for every removal begun before
+  // it. Waiters are woken all together whenever a removal finishes.
+  std::uint64_t next_removal = 1;
+  std::set<std::uint64_t> removals_in_flight;
+  std::map<std::string, unsigned, std::less<>> unlinking;
+  std::vector<std::shared_ptr<detail::disk::removal_waiter>> removal_waiters;
 
   bool disabled() const noexcept { return options.max_bytes == 0; }
 
-  // Under the lock: forgets the entry; returns its relative path for the caller to unlink.
-  std::string remove_locked(detail::disk::index_node* n);
+  // Under the lock: starts a removal (registered as in flight until finish_removal).
+  detail::disk::removal begin_removal_locked();
+  // Under the lock: takes the entry out of the index into `r`, its key marked as unlinking.
+  void take_locked(detail::disk::removal& r, detail::disk::index_node* n);
+  // Unlinks what `r` took (a missing file is fine), then, under the lock, marks the fan-out
+  // directories for the next flush, puts back every entry whose unlink failed (unless a
+  // newer put replaced it), ends the removal and wakes the waiters. Returns the first
+  // failure (counted as an I/O error), or nothing.
+  asio::awaitable<std::error_code> finish_removal(detail::disk::removal r);
+  // Under the lock: whether `key`'s file is being unlinked, or any with `prefix`.
+  bool unlinking_locked(std::string_view key) const;
+  bool unlinking_prefix_locked(std::string_view prefix) const;
+  // Under the lock: whether a removal that began before `id` is still in flight.
+  bool removal_before_locked(std::uint64_t id) const;
+  // Under the lock: a waiter that the next finished removal wakes.
+  std::shared_ptr<detail::disk::removal_waiter> add_waiter_locked(const asio::any_io_executor& ex);
+  // Waits for that wake-up; errc::cancelled when the caller was cancelled meanwhile.
+  static asio::awaitable<std::error_code> wait(std::shared_ptr<detail::disk::removal_waiter> w);
   // Under the lock: records a file just installed under `key`.
   void install_locked(std::string_view key, const std::string& path, unsigned dir,
                       std::uint64_t size);
-  // Under the lock: evicts least recently used entries until the bounds hold; their paths
-  // go to `out`. Counts evictions.
-  void evict_locked(std::vector<std::string>& out);
+  // Under the lock: evicts least recently used entries until the bounds hold, taking them
+  // into `out`. Counts evictions.
+  void evict_locked(detail::disk::removal& out);
 
   // Makes fan-out directory `dir` unless known to exist (or `force`), marking the root dirty.
   asio::awaitable<std::error_code> ensure_dir(unsigned dir, bool force);
-  // Forgets the entry unless a newer put replaced it meanwhile; true when it did.
+  // Forgets the entry (whose file is gone) unless a newer put replaced it meanwhile; true
+  // when it did.
   bool forget(const std::string& key, std::uint64_t generation);
+  // Removes the entry and its file unless a newer put replaced it meanwhile; true when it
+  // was removed, and the unlink's failure if that failed (the entry then stays indexed).
+  asio::awaitable<result<bool>> remove_generation(const std::string& key, std::uint64_t generation);
   // A file that is not a verified entry of `key`: counts it, removes it, reports a miss.
-  asio::awaitable<lookup> discard(const std::string& key, std::uint64_t generation,
-                                  std::string path);
-  // Unlinks files outside the lock; a missing file is fine.
-  asio::awaitable<void> unlink_all(std::vector<std::string> paths);
+  asio::awaitable<lookup> discard(const std::string& key, std::uint64_t generation);
   // Opens an entry for reading without following symlinks or blocking on a FIFO.
   asio::awaitable<result<int>> open_entry(const std::string& path);
   /// A get's slow path: open, statx, a read that may wait, close; discards what is not an
