@@ -11,12 +11,13 @@
 
 #include "larder/any_store.hpp"
 #include "larder/layered_store.hpp"
+#include "larder/redis_connection.hpp"
 
 namespace larder {
 
-struct invalidation_bus_options {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 6379;
+/// The server and login (url or fields, as for redis_store; db does not matter to
+/// pub/sub, whose channels are server-wide).
+struct invalidation_bus_options : redis_connection_options {
   /// The redis_store namespace whose writes this bus follows.
   std::string name_space = "larder";
   /// This node's id; messages carrying it are skipped (the node's own stack already

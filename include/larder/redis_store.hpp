@@ -12,6 +12,7 @@
 #include "larder/blob.hpp"
 #include "larder/lookup.hpp"
 #include "larder/metrics.hpp"
+#include "larder/redis_connection.hpp"
 #include "larder/result.hpp"
 #include "larder/store.hpp"
 
@@ -19,9 +20,9 @@ namespace larder {
 
 class invalidation_bus;
 
-struct redis_store_options {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 6379;
+/// Where the server is and how to log in (url, or host/port/unix_path, user, password,
+/// db, tls): see redis_connection_options.
+struct redis_store_options : redis_connection_options {
   /// Every Redis key of the store is `{<name_space>}:...`: the braces are a Redis
   /// Cluster hash tag, so one namespace lives in one slot (one shard) and its index and
   /// data can change together atomically. Must not contain '{' or '}'.

@@ -229,6 +229,7 @@ invalidation_bus::invalidation_bus(const asio::any_io_executor& executor,
     : impl_(std::make_shared<impl>()) {
   if (options.name_space.find_first_of("{}") != std::string::npos)
     throw std::system_error(make_error_code(errc::invalid_argument));
+  apply_redis_url(options);
   impl_->link = std::make_shared<bus_link>(executor, options);
 }
 

@@ -125,6 +125,7 @@ struct redis_store::impl {
 redis_store::redis_store(const asio::any_io_executor& executor, redis_store_options options) {
   if (options.connections == 0 || options.name_space.find_first_of("{}") != std::string::npos)
     throw std::system_error(make_error_code(errc::invalid_argument));
+  apply_redis_url(options);  // throws with the URL's problem named
   impl_ = std::make_shared<impl>(executor, std::move(options));
 }
 
