@@ -24,6 +24,7 @@ enum class errc {
   loader_failed,          ///< a get_or_load loader reported a failure
   cancelled,              ///< the caller's cancellation slot fired
   remote_error,           ///< a remote tier refused the command (an error reply)
+  remote_setup_failed,    ///< a remote tier refused the connection's setup (auth, db, policy)
 };
 
 /// The category of larder::errc; its name is "larder".

@@ -11,12 +11,13 @@
 
 #include "larder/any_store.hpp"
 #include "larder/layered_store.hpp"
+#include "larder/redis_connection.hpp"
 
 namespace larder {
 
-struct invalidation_bus_options {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 6379;
+/// The server and login (url or fields, as for redis_store; db does not matter to
+/// pub/sub, whose channels are server-wide).
+struct invalidation_bus_options : redis_connection_options {
   /// The redis_store namespace whose writes this bus follows.
   std::string name_space = "larder";
   /// This node's id; messages carrying it are skipped (the node's own stack already
@@ -24,6 +25,8 @@ struct invalidation_bus_options {
   std::string node_id{};
   std::chrono::milliseconds backoff_min{10};
   std::chrono::milliseconds backoff_max{1000};
+  /// Connect, TLS handshake and AUTH must complete within this.
+  std::chrono::milliseconds setup_timeout{1000};
 };
 
 struct invalidation_bus_report {
@@ -36,6 +39,13 @@ struct invalidation_bus_report {
   std::uint64_t disconnects = 0;
   std::uint64_t connect_failures = 0;
   std::uint64_t acks_sent = 0;  ///< acknowledgements published to other nodes
+  /// Connections the server refused at setup (wrong password, missing ACL permission,
+  /// TLS certificate, SUBSCRIBE refused): retried after a delay that starts at
+  /// backoff_max and doubles up to setup_backoff_max.
+  std::uint64_t setup_failures = 0;
+  std::chrono::milliseconds retry_delay{0};  ///< the delay before the latest retry
+  /// The latest error in words: step, server and the server's answer.
+  std::string last_error;
   bool subscribed = false;
   /// steady_clock time (ns since its epoch) at which the latest message was applied.
   std::int64_t last_applied_ns = 0;
@@ -69,11 +79,16 @@ class invalidation_bus {
   invalidation_bus& operator=(const invalidation_bus&) = delete;
 
   /// A local store to keep fresh: removals go to its erase and invalidate_prefix.
+  /// Throws std::system_error(errc::invalid_argument) for a redis_store (the shared
+  /// tier itself: the bus would delete every other node's writes).
   void attach(any_store local);
   /// A stack whose first `local_tiers` tiers are node-local (memory, disk) and whose
   /// lower tiers are shared: removals go to layered_store::invalidate_prefix_in, which
   /// also withdraws promotions in flight, so a fill of a value read before another
-  /// node's write never lands after its invalidation.
+  /// node's write never lands after its invalidation. Throws
+  /// std::system_error(errc::invalid_argument), what() naming the problem, for a null
+  /// stack, local_tiers 0 or past the stack's tier count, or a redis_store among the
+  /// first local_tiers tiers.
   void attach(std::shared_ptr<layered_store> stack, std::size_t local_tiers);
 
   /// Connects and subscribes (any thread). Attach targets before.

@@ -12,6 +12,7 @@
 #include "larder/blob.hpp"
 #include "larder/lookup.hpp"
 #include "larder/metrics.hpp"
+#include "larder/redis_connection.hpp"
 #include "larder/result.hpp"
 #include "larder/store.hpp"
 
@@ -19,9 +20,9 @@ namespace larder {
 
 class invalidation_bus;
 
-struct redis_store_options {
-  std::string host = "127.0.0.1";
-  std::uint16_t port = 6379;
+/// Where the server is and how to log in (url, or host/port/unix_path, user, password,
+/// db, tls): see redis_connection_options.
+struct redis_store_options : redis_connection_options {
   /// Every Redis key of the store is `{<name_space>}:...`: the braces are a Redis
   /// Cluster hash tag, so one namespace lives in one slot (one shard) and its index and
   /// data can change together atomically. Must not contain '{' or '}'.
@@ -44,6 +45,13 @@ struct redis_store_options {
   /// Identifies this node in published messages, so its own bus skips them; empty:
   /// the process-wide default (invalidation_bus uses the same one).
   std::string node_id{};
+  /// At connect, CONFIG GET maxmemory-policy: an allkeys-* policy may evict the index
+  /// that invalidate_prefix relies on, so such a server is refused (the connection's
+  /// setup fails with the policy named) unless accept_allkeys_eviction is set. A server
+  /// that refuses CONFIG (managed Redis often does) is used unchecked, counted in
+  /// redis_report::policy_unchecked. See docs/redis.md.
+  bool check_eviction_policy = true;
+  bool accept_allkeys_eviction = false;
 };
 
 /// Faults and connection events, beyond metrics().
@@ -53,11 +61,21 @@ struct redis_report {
   std::uint64_t disconnects = 0;       ///< established connections that were lost
   std::uint64_t timeouts = 0;          ///< requests failed with errc::timed_out
   std::uint64_t unavailable = 0;       ///< requests failed with errc::backend_unavailable
-  std::uint64_t remote_errors = 0;     ///< error replies (errc::remote_error)
-  std::uint64_t setup_errors = 0;      ///< FUNCTION LOAD refused (Redis older than 7?)
+  std::uint64_t remote_errors = 0;     ///< error replies (errc::remote_error, no_space)
+  std::uint64_t out_of_memory = 0;     ///< of those, OOM (maxmemory under noeviction)
+  std::uint64_t setup_errors = 0;      ///< FUNCTION LOAD refused (see last_error for why)
+  /// Connections whose setup the server refused (wrong password, missing ACL
+  /// permission, bad db, refused eviction policy, TLS certificate): retried after
+  /// setup backoff, requests meanwhile fail with errc::remote_setup_failed.
+  std::uint64_t setup_failures = 0;
+  std::uint64_t policy_unchecked = 0;  ///< connections whose CONFIG GET was refused
   std::uint64_t corrupt_values = 0;    ///< values that failed verification (then removed)
   std::uint64_t ack_timeouts = 0;      ///< confirmed writes that gave up waiting for acks
   int connections_up = 0;
+  /// The latest error in words: the step (connect, tls handshake, auth, select,
+  /// maxmemory-policy check, function load, command), the server, and the server's
+  /// answer, e.g. "auth on 127.0.0.1:6380: WRONGPASS invalid username-password pair ...".
+  std::string last_error;
 };
 
 /// A store in a Redis server (7 or newer: it loads a small function library).
@@ -86,7 +104,8 @@ class redis_store {
  public:
   /// Starts connecting at once; operations issued before the connection is up wait for
   /// it (within their timeout). Throws std::system_error(errc::invalid_argument) for a
-  /// name_space with braces or zero connections.
+  /// name_space with braces, zero connections, a malformed url or unreadable TLS files
+  /// (what() names the problem).
   redis_store(const asio::any_io_executor& executor, redis_store_options options);
   ~redis_store();
   redis_store(const redis_store&) = delete;
@@ -111,7 +130,7 @@ class redis_store {
   void confirm_with(const invalidation_bus& bus);
 
   metrics_snapshot metrics() const noexcept;
-  redis_report report() const noexcept;
+  redis_report report() const;
   const redis_store_options& options() const noexcept;
 
   /// Redis' limit on one bulk string (512 MiB) less the header.

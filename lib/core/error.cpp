@@ -41,6 +41,9 @@ class category final : public std::error_category {
         return "operation was cancelled";
       case errc::remote_error:
         return "remote tier answered the command with an error";
+      case errc::remote_setup_failed:
+        return "remote tier refused the connection's setup (authentication, database or "
+               "eviction policy); the store's report names the step and the server's answer";
     }
     return "unknown larder error " + std::to_string(value);
   }

@@ -29,7 +29,8 @@ struct target {
 
 struct bus_counters {
   std::atomic<std::uint64_t> messages{0}, own_skipped{0}, applied{0}, apply_errors{0}, drops{0},
-      connects{0}, disconnects{0}, connect_failures{0}, acks_sent{0};
+      connects{0}, disconnects{0}, connect_failures{0}, acks_sent{0}, setup_failures{0};
+  std::atomic<std::int64_t> retry_delay_ms{0};
   std::atomic<bool> subscribed{false};
   std::atomic<std::int64_t> last_applied_ns{0};
 };
@@ -43,21 +44,23 @@ std::int64_t steady_ns() {
 // The subscriber connection. Everything runs on its strand.
 class bus_link final : public redis::link {
  public:
-  bus_link(const asio::any_io_executor& executor, const invalidation_bus_options& options)
-      : link(executor, redis::endpoint{options.host, options.port}),
+  bus_link(const asio::any_io_executor& executor, const invalidation_bus_options& options,
+           redis::link_settings settings)
+      : link(executor, settings),
         options_(options),
         node_(options.node_id.empty() ? default_node_id() : options.node_id),
         channel_(redis::key_names(options.name_space).channel),
         ack_channel_(redis::ack_channel(options.name_space, node_)),
         retry_(strand()),
         backoff_(options.backoff_min),
+        setup_backoff_(options.backoff_max),
         acks_(std::make_shared<invalidation_bus::acknowledgements>(strand())) {
     redis::pipeline_options po;
     po.backoff_min = options.backoff_min;
     po.backoff_max = options.backoff_max;
-    ack_out_ =
-        std::make_shared<redis::pipeline>(executor, redis::endpoint{options.host, options.port}, po,
-                                          std::make_shared<redis::link_stats>());
+    po.setup_backoff_max = options.setup_backoff_max;
+    ack_out_ = std::make_shared<redis::pipeline>(executor, std::move(settings), po,
+                                                 std::make_shared<redis::link_stats>());
   }
   ~bus_link() override {
     stopped_ = true;
@@ -75,7 +78,7 @@ class bus_link final : public redis::link {
   void begin() {
     ack_out_->start();
     asio::post(strand(), [self = shared()] {
-      if (!self->stopped_ && self->context() == nullptr) self->connect();
+      if (!self->stopped_ && !self->active()) self->connect();
     });
   }
   void end() {
@@ -92,31 +95,46 @@ class bus_link final : public redis::link {
     return std::static_pointer_cast<bus_link>(shared_from_this());
   }
 
-  void on_connecting() override {
-    redisAsyncCommand(context(), &bus_link::on_message, nullptr, "SUBSCRIBE %b %b", channel_.data(),
-                      channel_.size(), ack_channel_.data(), ack_channel_.size());
-  }
   void on_up() override {
     backoff_ = options_.backoff_min;
+    setup_backoff_ = options_.backoff_max;
     counters_.connects.fetch_add(1, std::memory_order_relaxed);
+    send(redis::command(3).arg("SUBSCRIBE").arg(channel_).arg(ack_channel_).take());
   }
-  void on_down(bool was_connected) override {
+  void on_down(bool was_connected, const redis::failure* why) override {
+    const bool refused = why != nullptr && why->misconfigured;
     (was_connected ? counters_.disconnects : counters_.connect_failures)
         .fetch_add(1, std::memory_order_relaxed);
+    if (refused) counters_.setup_failures.fetch_add(1, std::memory_order_relaxed);
     if (counters_.subscribed.exchange(false)) drop_everything();
     if (stopped_) return;
-    // hiredis is still unwinding this context: reconnect from a timer, never from here.
-    retry_.expires_after(backoff_);
-    backoff_ = std::min(backoff_ * 2, options_.backoff_max);
+    // A refused login or subscription is refused again: back off long (from
+    // backoff_max, doubling), never at connection speed.
+    std::chrono::milliseconds delay = backoff_;
+    if (refused) {
+      delay = setup_backoff_;
+      setup_backoff_ =
+          std::min(setup_backoff_ * 2, std::max(options_.setup_backoff_max, options_.backoff_max));
+    } else {
+      backoff_ = std::min(backoff_ * 2, options_.backoff_max);
+    }
+    counters_.retry_delay_ms.store(delay.count(), std::memory_order_relaxed);
+    // Never reconnect from inside the link's unwinding: from a timer.
+    retry_.expires_after(delay);
     retry_.async_wait([self = shared()](const std::error_code& ec) {
-      if (!ec && !self->stopped_ && self->context() == nullptr) self->connect();
+      if (!ec && !self->stopped_ && !self->active()) self->connect();
     });
   }
 
-  static void on_message(redisAsyncContext* context, void* raw, void*) {
-    auto* r = static_cast<redisReply*>(raw);
-    if (r == nullptr || r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;
-    auto* self = static_cast<bus_link*>(static_cast<link*>(context->data));
+  void on_reply(redisReply* r) override { on_message(r); }
+
+  void on_message(redisReply* r) {
+    if (r->type == REDIS_REPLY_ERROR) {
+      // SUBSCRIBE refused (an ACL without these channels): a misconfiguration.
+      return fail_now(redis::step::subscribe, std::string(r->str, r->len), true);
+    }
+    if (r->type != REDIS_REPLY_ARRAY || r->elements < 3) return;
+    auto* self = this;
     const redisReply* kind = r->element[0];
     const redisReply* channel = r->element[1];
     const redisReply* payload = r->element[2];
@@ -200,8 +218,7 @@ class bus_link final : public redis::link {
       c.acks_sent.fetch_add(1, std::memory_order_relaxed);
     }
     // Only if the connection that subscribed is still there (a loss meanwhile dropped again).
-    if (then == after::mark_subscribed && self->context() != nullptr && self->connected())
-      c.subscribed.store(true);
+    if (then == after::mark_subscribed && self->connected()) c.subscribed.store(true);
   }
 
   invalidation_bus_options options_;
@@ -210,6 +227,7 @@ class bus_link final : public redis::link {
   std::string ack_channel_;
   asio::steady_timer retry_;
   std::chrono::milliseconds backoff_;
+  std::chrono::milliseconds setup_backoff_;
   bool stopped_ = false;  // strand only
   bus_counters counters_;
   std::shared_ptr<invalidation_bus::acknowledgements> acks_;
@@ -222,6 +240,7 @@ class bus_link final : public redis::link {
 
 struct invalidation_bus::impl {
   std::shared_ptr<bus_link> link;
+  std::shared_ptr<redis::error_log> errors;
 };
 
 invalidation_bus::invalidation_bus(const asio::any_io_executor& executor,
@@ -229,18 +248,53 @@ invalidation_bus::invalidation_bus(const asio::any_io_executor& executor,
     : impl_(std::make_shared<impl>()) {
   if (options.name_space.find_first_of("{}") != std::string::npos)
     throw std::system_error(make_error_code(errc::invalid_argument));
-  impl_->link = std::make_shared<bus_link>(executor, options);
+  apply_redis_url(options);
+  impl_->errors = std::make_shared<redis::error_log>(options.on_error);
+  redis::link_settings settings;
+  settings.connection = options;
+  settings.wants.select = false;  // pub/sub channels are server-wide
+  settings.setup_timeout = options.setup_timeout;
+  settings.errors = impl_->errors;
+  if (options.tls.enabled) settings.tls = redis::make_tls_context(options.tls);
+  impl_->link = std::make_shared<bus_link>(executor, options, std::move(settings));
 }
 
 invalidation_bus::~invalidation_bus() {
   impl_->link->end();
 }
 
+namespace {
+
+[[noreturn]] void refuse_attach(const std::string& why) {
+  throw std::system_error(make_error_code(errc::invalid_argument),
+                          "invalidation_bus::attach: " + why);
+}
+
+}  // namespace
+
 void invalidation_bus::attach(any_store local) {
+  // The shared tier itself would lose every other node's write the moment it arrives.
+  if (local.target<redis_store>() != nullptr)
+    refuse_attach("store '" + local.name() +
+                  "' is a redis_store: the bus keeps node-local stores fresh, it would "
+                  "delete every other node's writes from the shared tier");
   impl_->link->add(target{std::move(local), nullptr, 0});
 }
 
 void invalidation_bus::attach(std::shared_ptr<layered_store> stack, std::size_t local_tiers) {
+  if (!stack) refuse_attach("the stack is null");
+  const std::size_t tiers = stack->tier_count();
+  if (local_tiers == 0) refuse_attach("local_tiers is 0: no tier to keep fresh");
+  if (local_tiers > tiers)
+    refuse_attach("local_tiers " + std::to_string(local_tiers) + " is past the stack's " +
+                  std::to_string(tiers) + " tiers");
+  for (std::size_t i = 0; i < local_tiers; ++i) {
+    if (stack->tier(i).target<redis_store>() != nullptr)
+      refuse_attach("tier " + std::to_string(i) + " ('" + stack->tier(i).name() +
+                    "') is a redis_store, but local_tiers " + std::to_string(local_tiers) +
+                    " counts it as node-local: the bus would delete every other node's "
+                    "writes from the shared tier (local_tiers must stop above it)");
+  }
   auto& first = stack->tier(0);  // any_store has no empty state: hold the first tier
   impl_->link->add(target{first, std::move(stack), local_tiers});
 }
@@ -285,6 +339,9 @@ invalidation_bus_report invalidation_bus::report() const {
   r.disconnects = c.disconnects.load();
   r.connect_failures = c.connect_failures.load();
   r.acks_sent = c.acks_sent.load();
+  r.setup_failures = c.setup_failures.load();
+  r.retry_delay = std::chrono::milliseconds(c.retry_delay_ms.load());
+  r.last_error = impl_->errors->last();
   r.subscribed = c.subscribed.load();
   r.last_applied_ns = c.last_applied_ns.load();
   return r;

@@ -13,6 +13,7 @@
 // ARGV[1] is always the data key prefix. Writes publish their invalidation message
 // (when a channel is given) in the same atomic step as the change, and return how many
 // subscribers received it (the acknowledgements a confirming writer waits for) last.
+// Puts are refused at maxmemory under noeviction (errc::no_space); removals are not.
 #pragma once
 
 namespace larder::redis {
@@ -94,18 +95,24 @@ redis.register_function('larder_put_v1', function(keys, args)
   return g
 end)
 
+-- Removals are flagged allow-oom: they only free memory, so they must run when the
+-- server is at maxmemory under noeviction, where unflagged functions are refused (a
+-- full cache could otherwise never be invalidated).
+
 -- ARGV: prefix, key, channel, message
-redis.register_function('larder_erase_v1', function(keys, args)
+redis.register_function{function_name = 'larder_erase_v1', flags = {'allow-oom'},
+callback = function(keys, args)
   local live = forget(args[2], args[1], keys, true)
   local receivers = 0
   if args[3] ~= '' then receivers = redis.call('PUBLISH', args[3], args[4]) end
   local g = gauges(keys)
   return {live, g[1], g[2], receivers}
-end)
+end}
 
 -- ARGV: prefix, lex min, lex max, batch, channel, message. Removes up to one batch; the
 -- caller repeats while `more` is 1, and the last batch publishes.
-redis.register_function('larder_invalidate_v1', function(keys, args)
+redis.register_function{function_name = 'larder_invalidate_v1', flags = {'allow-oom'},
+callback = function(keys, args)
   local batch = tonumber(args[4])
   local found = redis.call('ZRANGEBYLEX', keys[1], args[2], args[3], 'LIMIT', 0, batch)
   local removed = 0
@@ -118,7 +125,7 @@ redis.register_function('larder_invalidate_v1', function(keys, args)
   end
   local g = gauges(keys)
   return {removed, more, g[1], g[2], receivers}
-end)
+end}
 )lua";
 
 }  // namespace larder::redis

@@ -1,79 +1,107 @@
-// One hiredis async connection driven by descriptor waits on an Asio executor.
+// One connection to a Redis server on an Asio strand: TCP, a unix socket or TLS over
+// TCP, the setup commands (handshake.hpp) before anything else, then RESP replies parsed
+// by hiredis' reader (sans-I/O) and handed to the subclass in order.
 #pragma once
 
-#include <hiredis/async.h>
+#include <hiredis/hiredis.h>
 
 #include <asio/any_io_executor.hpp>
-#include <asio/posix/stream_descriptor.hpp>
+#include <asio/steady_timer.hpp>
 #include <asio/strand.hpp>
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
+
+#include "larder/redis_connection.hpp"
+#include "stores/redis/error_log.hpp"
+#include "stores/redis/handshake.hpp"
+#include "stores/redis/tls.hpp"
 
 namespace larder::redis {
 
-struct endpoint {
-  std::string host;
-  std::uint16_t port = 6379;
+struct link_settings {
+  redis_connection_options connection;  // the URL already applied
+  setup_wants wants;
+  std::chrono::milliseconds setup_timeout{1000};  // connect, TLS and setup replies
+  std::shared_ptr<tls_context> tls;               // set when connection.tls.enabled
+  std::shared_ptr<error_log> errors;
 };
 
-// hiredis is not thread-safe: every member runs on strand(), and so do hiredis'
-// callbacks (they are only ever invoked from inside calls made there). hiredis owns the
-// socket; the descriptor only waits for readiness and is released (never closed) before
-// hiredis closes the fd. Subclasses learn about the connection through the virtual
-// hooks; they must call close() in their own destructor, since a base destructor would
-// only reach the base hooks.
+// Why a connection went down.
+struct failure {
+  step where = step::connect;
+  std::string text;            // the full message (describe_error)
+  bool misconfigured = false;  // refused at setup: back off long, do not hammer
+};
+
+// Every member runs on strand(). Completions of a connection that is gone (closed,
+// replaced) are ignored: each attempt has its own session object, kept alive by its
+// pending operations. Subclasses must call close() in their destructor.
 class link : public std::enable_shared_from_this<link> {
  public:
-  link(const asio::any_io_executor& executor, endpoint where);
+  link(const asio::any_io_executor& executor, link_settings settings);
   virtual ~link();
   link(const link&) = delete;
   link& operator=(const link&) = delete;
 
   const asio::strand<asio::any_io_executor>& strand() const noexcept { return strand_; }
-  redisAsyncContext* context() const noexcept { return context_; }
-  bool connected() const noexcept { return connected_; }
-  const endpoint& where() const noexcept { return where_; }
+  // A connection exists or is being made.
+  bool active() const noexcept { return session_ != nullptr; }
+  // Set up and serving.
+  bool connected() const noexcept { return state_ == state::up; }
+  const std::string& endpoint_name() const noexcept { return endpoint_; }
+  const link_settings& settings() const noexcept { return settings_; }
 
-  // Starts a connection attempt; false when it failed at once (on_down has run).
-  bool connect();
-  // Frees the context: pending callbacks receive a null reply, then on_down runs.
+  // Starts a connection attempt unless one exists; on_up or on_down follows.
+  void connect();
+  // Drops the connection; on_down runs before this returns (when there was one).
   void close();
-  // Arms the descriptor waits hiredis asked for (call after issuing commands).
+  // Queues RESP bytes; only once connected() (setup goes first, on its own).
+  void send(std::string_view bytes);
+  // Starts a read when one is wanted (call after sending requests).
   void arm();
+  // Records the failure and drops the connection (a subclass's own verdict, e.g. a
+  // refused SUBSCRIBE).
+  void fail_now(step where, const std::string& text, bool misconfigured);
 
  protected:
-  // The context exists but is not connected yet: queue the commands that must go first.
-  virtual void on_connecting() {}
   virtual void on_up() {}
-  // The context is gone; `was_connected` tells a lost connection from a failed attempt.
-  virtual void on_down(bool /*was_connected*/) {}
-  // After each readiness event has been handed to hiredis.
-  virtual void after_io() {}
-  // Whether to wait for readability now. A data connection reads only while replies are
-  // due, so an idle store never keeps its io_context from returning.
+  // `why` is null when close() was called.
+  virtual void on_down(bool /*was_up*/, const failure* /*why*/) {}
+  // One reply after setup; the reply is freed when this returns.
+  virtual void on_reply(redisReply* /*r*/) {}
+  // A setup step that was answered but could not be completed, not fatal.
+  virtual void on_note(step /*s*/, const std::string& /*text*/) {}
+  // Whether to read once connected: a data connection reads only while replies are due,
+  // so an idle store never keeps its io_context from returning.
   virtual bool wants_reading() const { return true; }
 
  private:
-  static void hook_add_read(void* self);
-  static void hook_del_read(void* self);
-  static void hook_add_write(void* self);
-  static void hook_del_write(void* self);
-  static void hook_cleanup(void* self);
-  static void hook_connected(const redisAsyncContext* context, int status);
+  struct session;
+  enum class state : unsigned char { down, connecting, setting_up, up };
 
-  void ready(std::uint64_t generation, const std::error_code& ec, bool readable);
-  void gone();
+  void transport_ready(const std::shared_ptr<session>& s);
+  void start_write(const std::shared_ptr<session>& s);
+  void start_read(const std::shared_ptr<session>& s);
+  void received(const std::shared_ptr<session>& s, std::size_t n);
+  void setup_reply(const std::shared_ptr<session>& s, redisReply* r);
+  void become_up(const std::shared_ptr<session>& s);
+  void fail(const std::shared_ptr<session>& s, step where, const std::string& text,
+            bool misconfigured = false);
+  void drop(const failure* why);
+  bool current(const std::shared_ptr<session>& s) const noexcept { return s == session_; }
 
   asio::strand<asio::any_io_executor> strand_;
-  asio::posix::stream_descriptor descriptor_;
-  endpoint where_;
-  redisAsyncContext* context_ = nullptr;
-  // Bumped whenever the context goes, so waits armed for an old one do nothing.
-  std::uint64_t generation_ = 0;
-  bool connected_ = false;
-  bool want_read_ = false, want_write_ = false;
-  bool read_armed_ = false, write_armed_ = false;
+  link_settings settings_;
+  std::vector<setup_command> setup_;
+  std::string endpoint_;
+  std::shared_ptr<session> session_;
+  state state_ = state::down;
+  std::size_t setup_done_ = 0;  // setup replies judged
+  step phase_ = step::connect;  // what a failure now would name
+  asio::steady_timer setup_timer_;
 };
 
 }  // namespace larder::redis

@@ -5,13 +5,14 @@
 
 namespace larder::redis {
 
-pipeline::pipeline(const asio::any_io_executor& executor, endpoint where, pipeline_options options,
-                   std::shared_ptr<link_stats> stats)
-    : link(executor, std::move(where)),
-      options_(std::move(options)),
+pipeline::pipeline(const asio::any_io_executor& executor, link_settings settings,
+                   pipeline_options options, std::shared_ptr<link_stats> stats)
+    : link(executor, std::move(settings)),
+      options_(options),
       stats_(std::move(stats)),
       sweep_(strand()),
-      backoff_(options_.backoff_min) {}
+      backoff_(options_.backoff_min),
+      setup_backoff_(options_.backoff_max) {}
 
 pipeline::~pipeline() {
   shut_down_ = true;
@@ -24,7 +25,7 @@ pipeline::~pipeline() {
 
 void pipeline::start() {
   asio::post(strand(), [self = std::static_pointer_cast<pipeline>(shared_from_this())] {
-    if (!self->context() && !self->shut_down_) self->connect();
+    if (!self->active() && !self->shut_down_) self->connect();
   });
 }
 
@@ -54,6 +55,10 @@ void pipeline::drain() {
     for (std::size_t i = 0; i < n; ++i)
       issue(batch[i]);
   }
+  if (!batch_.empty()) {
+    send(batch_);
+    batch_.clear();
+  }
   arm();
   arm_sweep();
 }
@@ -69,77 +74,76 @@ void pipeline::issue(request* r) {
   if (shut_down_) return fail(r, errc::shut_down);
   // Reconnect lazily, and only once the backoff since the last failure has passed;
   // until then requests fail at once so that a layered store falls through quickly.
-  if (context() == nullptr && clock::now() >= retry_at_) connect();
-  if (context() == nullptr) return fail(r, errc::backend_unavailable);
-  if (redisAsyncFormattedCommand(context(), &pipeline::on_reply, r, r->text.data(),
-                                 r->text.size()) != REDIS_OK)
-    return fail(r, errc::backend_unavailable);
-  std::string().swap(r->text);  // hiredis holds its own copy now
+  if (!active() && clock::now() >= retry_at_) connect();
+  if (!active()) return fail(r, down_code_);
+  // Requests wait in held_ until the setup (AUTH, SELECT, ...) succeeded: nothing runs
+  // on a connection that is not logged in.
+  (connected() ? batch_ : held_).append(r->text);
+  std::string().swap(r->text);
   in_flight_.push_back(r);
-  ++outstanding_;
 }
 
-void pipeline::on_reply(redisAsyncContext* context, void* raw, void* privdata) {
-  auto* self = static_cast<pipeline*>(static_cast<link*>(context->data));
-  auto* r = static_cast<request*>(privdata);
-  assert(!self->in_flight_.empty() && self->in_flight_.front() == r);
-  self->in_flight_.pop_front();
-  --self->outstanding_;
-  if (raw == nullptr) {
-    // The context is being freed: the reply will never come.
-    if (self->reset_reason_ == errc::backend_unavailable)
-      self->stats_->unavailable.fetch_add(1, std::memory_order_relaxed);
-    reply out;
-    out.fault = make_error_code(self->reset_reason_);
-    r->complete(std::move(out));
-    return;
+void pipeline::on_reply(redisReply* raw) {
+  if (in_flight_.empty()) return;  // nothing asked: not ours (cannot happen in RESP2)
+  request* r = in_flight_.front();
+  in_flight_.pop_front();
+  auto out = reply::from(*raw);
+  if (out.type == reply::kind::error) {
+    stats_->remote_errors.fetch_add(1, std::memory_order_relaxed);
+    const auto text = out.bytes.view();
+    if (classify_command_error(text) == errc::no_space)
+      stats_->no_space.fetch_add(1, std::memory_order_relaxed);
+    settings().errors->record(describe_error(step::command, endpoint_name(), text));
   }
-  auto out = reply::from(*static_cast<redisReply*>(raw));
-  if (out.type == reply::kind::error)
-    self->stats_->remote_errors.fetch_add(1, std::memory_order_relaxed);
   r->complete(std::move(out));
+  arm_sweep();
 }
 
-void pipeline::on_setup(redisAsyncContext* context, void* raw, void* /*privdata*/) {
-  auto* self = static_cast<pipeline*>(static_cast<link*>(context->data));
-  --self->outstanding_;
-  auto* r = static_cast<redisReply*>(raw);
-  if (r != nullptr && r->type == REDIS_REPLY_ERROR)
-    self->stats_->setup_errors.fetch_add(1, std::memory_order_relaxed);
-}
-
-void pipeline::on_connecting() {
-  // Queued ahead of every request on this connection, so the library exists before any
-  // FCALL needs it, even right after a restarted server lost it.
-  if (options_.setup.empty()) return;
-  if (redisAsyncFormattedCommand(context(), &pipeline::on_setup, nullptr, options_.setup.data(),
-                                 options_.setup.size()) == REDIS_OK)
-    ++outstanding_;
+void pipeline::on_note(step s, const std::string&) {
+  if (s == step::function_load) stats_->setup_errors.fetch_add(1, std::memory_order_relaxed);
+  if (s == step::policy) stats_->policy_unchecked.fetch_add(1, std::memory_order_relaxed);
 }
 
 void pipeline::on_up() {
   backoff_ = options_.backoff_min;
+  setup_backoff_ = options_.backoff_max;
   stats_->connects.fetch_add(1, std::memory_order_relaxed);
   stats_->up.fetch_add(1, std::memory_order_relaxed);
+  if (!held_.empty()) {
+    send(held_);
+    held_.clear();
+  }
 }
 
-void pipeline::on_down(bool was_connected) {
-  // Every callback has run (with a null reply) before hiredis calls the cleanup hook.
-  outstanding_ = 0;
-  if (was_connected) {
+void pipeline::on_down(bool was_up, const failure* why) {
+  const bool refused = why != nullptr && why->misconfigured;
+  if (was_up) {
     stats_->disconnects.fetch_add(1, std::memory_order_relaxed);
     stats_->up.fetch_sub(1, std::memory_order_relaxed);
   } else {
     stats_->connect_failures.fetch_add(1, std::memory_order_relaxed);
+    if (refused) stats_->setup_failures.fetch_add(1, std::memory_order_relaxed);
   }
-  retry_at_ = clock::now() + backoff_;
-  backoff_ = std::min(backoff_ * 2, options_.backoff_max);
+  // A refused setup will be refused again: wait long, and fail requests meanwhile with
+  // a code that says so rather than "unavailable".
+  std::chrono::milliseconds delay = backoff_;
+  if (refused) {
+    delay = setup_backoff_;
+    setup_backoff_ =
+        std::min(setup_backoff_ * 2, std::max(options_.setup_backoff_max, options_.backoff_max));
+  } else {
+    backoff_ = std::min(backoff_ * 2, options_.backoff_max);
+  }
+  retry_at_ = clock::now() + delay;
+  down_code_ = refused ? errc::remote_setup_failed : errc::backend_unavailable;
+  const errc reason = reset_reason_ == errc::backend_unavailable ? down_code_ : reset_reason_;
+  held_.clear();
+  auto pending = std::move(in_flight_);
+  in_flight_.clear();
+  for (request* r : pending)
+    fail(r, reason);
   if (!shut_down_) reset_reason_ = errc::backend_unavailable;
   if (sweep_armed_) sweep_.cancel();
-}
-
-void pipeline::after_io() {
-  arm_sweep();
 }
 
 void pipeline::arm_sweep() {

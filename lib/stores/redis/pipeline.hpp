@@ -1,5 +1,5 @@
-// A data connection: requests from coroutines on any thread, pipelined on one hiredis
-// context, each answered or failed within its deadline.
+// A data connection: requests from coroutines on any thread, pipelined on one link,
+// each answered or failed within its deadline.
 #pragma once
 
 #include <concurrentqueue/concurrentqueue.h>
@@ -24,16 +24,16 @@ using clock = std::chrono::steady_clock;
 // Counters shared by a store's connections.
 struct link_stats {
   std::atomic<std::uint64_t> connects{0}, connect_failures{0}, disconnects{0}, timeouts{0},
-      unavailable{0}, remote_errors{0}, setup_errors{0};
+      unavailable{0}, remote_errors{0}, setup_errors{0}, setup_failures{0}, policy_unchecked{0},
+      no_space{0};
   std::atomic<int> up{0};  // connections established now
 };
 
 struct pipeline_options {
   std::chrono::milliseconds timeout{1000};
   std::chrono::milliseconds backoff_min{10}, backoff_max{1000};
-  // Sent first on every new connection (FUNCTION LOAD of the store's library); its
-  // failure is counted in setup_errors.
-  std::string setup;
+  // After a refused setup (misconfiguration): from backoff_max, doubling up to this.
+  std::chrono::milliseconds setup_backoff_max{30'000};
 };
 
 // One request in flight. complete() hands the reply to the caller's executor and frees
@@ -66,12 +66,13 @@ class request_for final : public request {
 
 class pipeline final : public link {
  public:
-  pipeline(const asio::any_io_executor& executor, endpoint where, pipeline_options options,
+  pipeline(const asio::any_io_executor& executor, link_settings settings, pipeline_options options,
            std::shared_ptr<link_stats> stats);
   ~pipeline() override;
 
   // Sends `text` (one RESP command) and completes with its reply: a fault of
   // errc::backend_unavailable (no connection, or it was lost before the reply),
+  // errc::remote_setup_failed (the server refused the connection's setup),
   // errc::timed_out (no reply within the timeout) or errc::shut_down. Any thread.
   template <class Token>
   auto execute(std::string text, Token&& token) {
@@ -97,14 +98,12 @@ class pipeline final : public link {
   void fail(request* r, errc why);
   void sweep();
   void arm_sweep();
-  static void on_reply(redisAsyncContext* context, void* raw, void* privdata);
-  static void on_setup(redisAsyncContext* context, void* raw, void* privdata);
 
-  void on_connecting() override;
   void on_up() override;
-  void on_down(bool was_connected) override;
-  void after_io() override;
-  bool wants_reading() const override { return outstanding_ > 0; }
+  void on_down(bool was_up, const failure* why) override;
+  void on_reply(redisReply* raw) override;
+  void on_note(step s, const std::string& text) override;
+  bool wants_reading() const override { return !in_flight_.empty(); }
 
   pipeline_options options_;
   std::shared_ptr<link_stats> stats_;
@@ -112,13 +111,16 @@ class pipeline final : public link {
   std::atomic<bool> drain_posted_{false};
   std::atomic<bool> shut_down_{false};
   // Strand-only state.
-  std::deque<request*> in_flight_;  // in hiredis' callback order
-  std::size_t outstanding_ = 0;     // replies due, requests and setup commands
+  std::deque<request*> in_flight_;  // sent or held, in reply order
+  std::string held_;                // requests made while the connection is set up
+  std::string batch_;               // requests of one drain, sent together
   asio::steady_timer sweep_;
   bool sweep_armed_ = false;
   clock::time_point retry_at_{};
   std::chrono::milliseconds backoff_;
+  std::chrono::milliseconds setup_backoff_;
   errc reset_reason_ = errc::backend_unavailable;
+  errc down_code_ = errc::backend_unavailable;  // what requests fail with until retry_at_
 };
 
 }  // namespace larder::redis

@@ -33,7 +33,8 @@ std::pair<std::string, std::string> lex_range(std::string_view prefix) {
 
 std::error_code fault_of(const redis::reply& r) {
   if (r.fault) return r.fault;
-  if (r.type == redis::reply::kind::error) return make_error_code(errc::remote_error);
+  if (r.type == redis::reply::kind::error)
+    return make_error_code(redis::classify_command_error(r.bytes.view()));
   return {};
 }
 
@@ -44,20 +45,25 @@ struct redis_store::impl {
       : options(std::move(o)),
         names(options.name_space),
         node(options.node_id.empty() ? default_node_id() : options.node_id),
-        stats(std::make_shared<redis::link_stats>()) {
+        stats(std::make_shared<redis::link_stats>()),
+        errors(std::make_shared<redis::error_log>(options.on_error)) {
     redis::pipeline_options p;
     p.timeout = options.timeout;
     p.backoff_min = options.backoff_min;
     p.backoff_max = options.backoff_max;
-    p.setup = redis::command(4)
-                  .arg("FUNCTION")
-                  .arg("LOAD")
-                  .arg("REPLACE")
-                  .arg(redis::library_source)
-                  .take();
+    p.setup_backoff_max = options.setup_backoff_max;
+    redis::link_settings settings;
+    settings.connection = options;
+    settings.wants.check_policy = options.check_eviction_policy;
+    settings.wants.accept_allkeys = options.accept_allkeys_eviction;
+    // Loaded on every new connection, so the library exists before any FCALL needs it,
+    // even right after a restarted server lost it.
+    settings.wants.function_library = redis::library_source;
+    settings.setup_timeout = options.timeout;
+    settings.errors = errors;
+    if (options.tls.enabled) settings.tls = redis::make_tls_context(options.tls);
     for (unsigned i = 0; i < options.connections; ++i) {
-      pipes.push_back(std::make_shared<redis::pipeline>(
-          executor, redis::endpoint{options.host, options.port}, p, stats));
+      pipes.push_back(std::make_shared<redis::pipeline>(executor, settings, p, stats));
       pipes.back()->start();
     }
   }
@@ -116,6 +122,7 @@ struct redis_store::impl {
   redis::key_names names;
   std::string node;
   std::shared_ptr<redis::link_stats> stats;
+  std::shared_ptr<redis::error_log> errors;
   std::vector<std::shared_ptr<redis::pipeline>> pipes;
   metric_counters counters;
   std::atomic<std::uint64_t> entries{0}, bytes{0}, corrupt{0}, ack_timeouts{0};
@@ -125,6 +132,7 @@ struct redis_store::impl {
 redis_store::redis_store(const asio::any_io_executor& executor, redis_store_options options) {
   if (options.connections == 0 || options.name_space.find_first_of("{}") != std::string::npos)
     throw std::system_error(make_error_code(errc::invalid_argument));
+  apply_redis_url(options);  // throws with the URL's problem named
   impl_ = std::make_shared<impl>(executor, std::move(options));
 }
 
@@ -240,7 +248,7 @@ metrics_snapshot redis_store::metrics() const noexcept {
   return out;
 }
 
-redis_report redis_store::report() const noexcept {
+redis_report redis_store::report() const {
   const auto& s = *impl_->stats;
   redis_report r;
   r.connects = s.connects.load(std::memory_order_relaxed);
@@ -250,6 +258,10 @@ redis_report redis_store::report() const noexcept {
   r.unavailable = s.unavailable.load(std::memory_order_relaxed);
   r.remote_errors = s.remote_errors.load(std::memory_order_relaxed);
   r.setup_errors = s.setup_errors.load(std::memory_order_relaxed);
+  r.setup_failures = s.setup_failures.load(std::memory_order_relaxed);
+  r.policy_unchecked = s.policy_unchecked.load(std::memory_order_relaxed);
+  r.out_of_memory = s.no_space.load(std::memory_order_relaxed);
+  r.last_error = impl_->errors->last();
   r.corrupt_values = impl_->corrupt.load(std::memory_order_relaxed);
   r.ack_timeouts = impl_->ack_timeouts.load(std::memory_order_relaxed);
   r.connections_up = s.up.load(std::memory_order_relaxed);
