@@ -6,9 +6,9 @@
 
 namespace larder {
 
-/// Why an operation failed. A miss is never an error; these are faults and refusals.
+/// Why an operation failed. A miss is never an error; these are faults and refusals. The
+/// values start at 1: 0 is success in std::error_code, and no errc means success.
 enum class errc {
-  ok = 0,
   value_too_large = 1,    ///< the value exceeds the store's per-entry limit
   store_disabled,         ///< the store has a zero budget and keeps nothing
   invalid_hex,            ///< a fingerprint's hex form is malformed

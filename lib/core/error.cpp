@@ -9,8 +9,6 @@ class category final : public std::error_category {
 
   std::string message(int value) const override {
     switch (static_cast<errc>(value)) {
-      case errc::ok:
-        return "success";
       case errc::value_too_large:
         return "value is larger than the store accepts for one entry";
       case errc::store_disabled:
