@@ -32,6 +32,12 @@ struct conn_state {
   bool idle = true;  ///< waiting for the first byte of a request
   bool timed_out = false;
   bool done = false;
+
+  // A new deadline earlier than the one the watchdog waits for wakes it to wait again.
+  void arm(clock::time_point when) {
+    deadline = when;
+    if (timer.expiry() > when) timer.cancel();
+  }
 };
 }  // namespace
 
@@ -96,7 +102,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   // Writes one response (head, then the body without a copy) under the write timeout.
   asio::awaitable<bool> send(conn_state& st, const response& r, bool head_only) {
     std::string head = r.head(head_only);
-    st.deadline = clock::now() + options_.write_timeout;
+    st.arm(clock::now() + options_.write_timeout);
     std::array<asio::const_buffer, 2> buffers{
         asio::buffer(head), head_only ? asio::const_buffer{} : asio::buffer(r.body.view())};
     auto [ec, n] = co_await asio::async_write(st.socket, buffers, tuple_awaitable);
@@ -220,7 +226,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       if (step.what == request_reader::event::need_more) {
         if (!reader.in_request() && buffer.size() == used && stopping_) break;
         st->idle = !reader.in_request() && buffer.size() == used;
-        st->deadline = clock::now() + (st->idle ? options_.idle_timeout : options_.read_timeout);
+        st->arm(clock::now() + (st->idle ? options_.idle_timeout : options_.read_timeout));
         auto [ec, n] = co_await st->socket.async_read_some(asio::buffer(chunk), tuple_awaitable);
         st->deadline = clock::time_point::max();
         if (n > 0 && st->idle) begun = clock::now();
@@ -268,7 +274,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
         }
         if (reader.head().expect_continue) {
           static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
-          st->deadline = clock::now() + options_.write_timeout;
+          st->arm(clock::now() + options_.write_timeout);
           auto [ec, n] =
               co_await asio::async_write(st->socket, asio::buffer(cont), tuple_awaitable);
           (void)n;
