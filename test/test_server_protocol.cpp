@@ -144,6 +144,33 @@ TEST_CASE("server: a client that disappears mid-upload leaves no entry") {
   CHECK(metric(srv.port, "larder_server_aborted_requests_total") == 2);
 }
 
+TEST_CASE("server: concurrent uploads of one key leave one whole value") {
+  temp_dir dir;
+  auto srv = server_process::start(dir.path(), {});
+  std::vector<std::thread> writers;
+  std::vector<int> statuses(8, 0);
+  for (int t = 0; t < 8; ++t) {
+    writers.emplace_back([&, t] {
+      std::string v(200000, char('a' + t));
+      statuses[t] = request(srv.port, "PUT", "/ccache/same", v).status;
+    });
+  }
+  for (auto& w : writers)
+    w.join();
+  for (int s : statuses)
+    CHECK(s == 201);
+  auto got = request(srv.port, "GET", "/ccache/same");
+  REQUIRE(got.status == 200);
+  REQUIRE(got.body.size() == 200000);
+  CHECK(got.body == std::string(200000, got.body[0]));
+  // And after a restart, from the disk tier.
+  CHECK(srv.stop() == 0);
+  auto again = server_process::start(dir.path(), {});
+  auto disk = request(again.port, "GET", "/ccache/same");
+  REQUIRE(disk.status == 200);
+  CHECK(disk.body == std::string(200000, disk.body[0]));
+}
+
 TEST_CASE("server: basic and bearer credentials, read-only and read-write") {
   temp_dir dir;
   auto srv = server_process::start(
