@@ -257,3 +257,32 @@ TEST_CASE("server: SIGKILL during uploads, then a restart serves nothing corrupt
   CHECK(hits > 0);
   CHECK(wrong == 0);
 }
+
+TEST_CASE("server: two servers over one Redis tier share their entries") {
+  if (std::system("command -v redis-server >/dev/null 2>&1") != 0) {
+    WARN("redis-server not installed: skipped");
+    return;
+  }
+  temp_dir dir;
+  std::string sock = dir.path() + "/redis.sock";
+  std::string start = "redis-server --port 0 --unixsocket " + sock + " --save '' --dir " +
+                      dir.path() + " --daemonize yes --pidfile " + dir.path() + "/redis.pid";
+  REQUIRE(std::system((start + " >/dev/null").c_str()) == 0);
+  for (int i = 0; i < 200 && !std::filesystem::exists(sock); ++i) {
+    std::this_thread::sleep_for(10ms);
+  }
+  std::filesystem::create_directories(dir.path() + "/a");
+  std::filesystem::create_directories(dir.path() + "/b");
+  {
+    auto a = server_process::start(dir.path() + "/a", {"--redis", "unix://" + sock});
+    auto b = server_process::start(dir.path() + "/b", {"--redis", "unix://" + sock});
+    CHECK(request(a.port, "PUT", "/ccache/ab/shared", "from a").status == 201);
+    auto got = request(b.port, "GET", "/ccache/ab/shared");
+    CHECK(got.status == 200);
+    CHECK(got.body == "from a");
+    CHECK(
+        request(b.port, "GET", "/metrics").body.find("larder_store_hits_total{tier=\"redis\"} 1") !=
+        std::string::npos);
+  }
+  std::system(("kill $(cat " + dir.path() + "/redis.pid)").c_str());
+}

@@ -13,6 +13,7 @@
 #include "larder/open_default.hpp"
 #include "tools/cli/common.hpp"
 #include "tools/server/server.hpp"
+#include "tools/server/store_stack.hpp"
 
 namespace {
 
@@ -76,7 +77,7 @@ int main(int argc, char** argv) {
   std::string listen = "127.0.0.1:8080";
   std::string dir;
   std::string memory_size = "256M", disk_size = "8G", max_body = "64M";
-  std::string port_file, auth_file;
+  std::string port_file, auth_file, redis_url;
   std::size_t max_header_bytes = 64 * 1024;
   unsigned idle_secs = 60, read_secs = 30, write_secs = 30, drain_secs = 30;
   server_options options;
@@ -115,6 +116,9 @@ int main(int argc, char** argv) {
   app.add_flag("--anonymous-read", options.auth.anonymous_read,
                "With credentials configured, let anyone read (writes still need them)");
   app.add_flag("--access-log", options.access_log, "One line per request on stderr");
+  app.add_option("--redis", redis_url,
+                 "Also keep entries in this Redis (redis://[user:pw@]host:port[/db], rediss://, "
+                 "unix://), under memory and disk: the tier servers share");
   app.add_option("--port-file", port_file, "Write the bound port to this file once listening");
   try {
     app.parse(argc, argv);
@@ -158,7 +162,16 @@ int main(int argc, char** argv) {
   asio::co_spawn(
       io,
       [&]() -> asio::awaitable<void> {
-        auto opened = co_await larder::open_default(io, cache);
+        larder::result<std::unique_ptr<larder::layered_store>> opened =
+            larder::make_error_code(larder::errc::invalid_argument);
+        try {
+          opened = co_await larder::server::open_store_stack(io, cache, redis_url);
+        } catch (const std::system_error& e) {
+          std::fprintf(stderr, "larder-server: --redis %s: %s\n", redis_url.c_str(), e.what());
+          code = 2;
+          io.stop();
+          co_return;
+        }
         if (!opened) {
           std::fprintf(stderr, "larder-server: cannot open the cache directory %s: %s\n",
                        dir.empty() ? "(default)" : dir.c_str(), opened.error().message().c_str());
