@@ -171,6 +171,25 @@ TEST_CASE("server: concurrent uploads of one key leave one whole value") {
   CHECK(disk.body == std::string(200000, disk.body[0]));
 }
 
+TEST_CASE("server: uploads in flight are bounded by --max-upload-memory") {
+  temp_dir dir;
+  auto srv = server_process::start(dir.path(), {"--max-upload-memory", "1K"});
+  connection a(srv.port);
+  a.send("PUT /a HTTP/1.1\r\nContent-Length: 800\r\n\r\n" + std::string(100, 'a'));
+  std::this_thread::sleep_for(100ms);
+  auto refused = request(srv.port, "PUT", "/b", std::string(800, 'b'));
+  CHECK(refused.status == 503);
+  CHECK(refused.header("retry-after") == "1");
+  connection chunked(srv.port);  // a chunked upload is counted as it grows
+  chunked.send("PUT /c HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n300\r\n" +
+               std::string(0x300, 'c') + "\r\n");
+  CHECK(chunked.read().status == 503);
+  a.send(std::string(700, 'a'));
+  CHECK(a.read().status == 201);
+  CHECK(request(srv.port, "PUT", "/b", std::string(800, 'b')).status == 201);
+  CHECK(metric(srv.port, "larder_server_uploads_over_budget_total") == 2);
+}
+
 TEST_CASE("server: basic and bearer credentials, read-only and read-write") {
   temp_dir dir;
   auto srv = server_process::start(

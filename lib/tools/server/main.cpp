@@ -76,7 +76,7 @@ int main(int argc, char** argv) {
   app.set_config("--config", "", "Read options from this TOML/INI file (option = value)");
   std::string listen = "127.0.0.1:8080";
   std::string dir;
-  std::string memory_size = "256M", disk_size = "8G", max_body = "64M";
+  std::string memory_size = "256M", disk_size = "8G", max_body = "64M", upload_memory = "1G";
   std::string port_file, auth_file, redis_url;
   std::size_t max_header_bytes = 64 * 1024;
   unsigned idle_secs = 60, read_secs = 30, write_secs = 30, drain_secs = 30;
@@ -88,6 +88,9 @@ int main(int argc, char** argv) {
   app.add_option("--max-size", disk_size, "Disk tier capacity; older entries are evicted")
       ->capture_default_str();
   app.add_option("--max-body", max_body, "Largest upload accepted (413 beyond)")
+      ->capture_default_str();
+  app.add_option("--max-upload-memory", upload_memory,
+                 "Upload bytes all connections may hold at once (503 beyond)")
       ->capture_default_str();
   app.add_option("--max-header-bytes", max_header_bytes, "Largest request head (431 beyond)")
       ->capture_default_str();
@@ -135,14 +138,17 @@ int main(int argc, char** argv) {
   auto memory_bytes = larder::cli::parse_size(memory_size);
   auto disk_bytes = larder::cli::parse_size(disk_size);
   auto body_bytes = larder::cli::parse_size(max_body);
-  if (!memory_bytes || !disk_bytes || !body_bytes) {
-    std::fprintf(stderr,
-                 "larder-server: a size (--memory-size, --max-size, --max-body) "
-                 "is not a size like 512M or 8G\n");
+  auto upload_bytes = larder::cli::parse_size(upload_memory);
+  if (!memory_bytes || !disk_bytes || !body_bytes || !upload_bytes) {
+    std::fprintf(
+        stderr,
+        "larder-server: a size (--memory-size, --max-size, --max-body, --max-upload-memory) "
+        "is not a size like 512M or 8G\n");
     return 2;
   }
   if (!auth_file.empty() && !read_auth_file(auth_file, options.auth)) return 2;
   options.limits.max_body = *body_bytes;
+  options.max_upload_memory = *upload_bytes;
   options.limits.max_header_bytes = max_header_bytes;
   options.idle_timeout = std::chrono::seconds(idle_secs);
   options.read_timeout = std::chrono::seconds(read_secs);

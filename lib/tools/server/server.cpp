@@ -55,6 +55,37 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   bool stopping_ = false;
   std::uint64_t puts_since_flush_ = 0;
   bool flush_running_ = false;
+  std::uint64_t upload_bytes_held_ = 0;  ///< reserved by uploads in flight
+
+  // One connection's share of the upload budget: grows to `want`, or says no.
+  struct upload_reservation {
+    impl& owner;
+    std::uint64_t held = 0;
+    bool grow(std::uint64_t want) {
+      if (want <= held) return true;
+      std::uint64_t extra = want - held;
+      if (owner.upload_bytes_held_ + extra > owner.options_.max_upload_memory) return false;
+      owner.upload_bytes_held_ += extra;
+      held = want;
+      return true;
+    }
+    void release() {
+      owner.upload_bytes_held_ -= held;
+      held = 0;
+    }
+    ~upload_reservation() { release(); }
+  };
+
+  response over_budget() {
+    ++metrics_.uploads_over_budget;
+    response r =
+        response::text(503, "uploads in flight hold " + std::to_string(upload_bytes_held_) +
+                                " bytes; the limit (--max-upload-memory) is " +
+                                std::to_string(options_.max_upload_memory) + ": retry later");
+    r.extra += "Retry-After: 1\r\n";
+    r.close = true;
+    return r;
+  }
 
   void log(const std::string& line) {
     if (options_.access_log) std::fprintf(stderr, "%s\n", line.c_str());
@@ -209,6 +240,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
   asio::awaitable<void> serve(std::shared_ptr<conn_state> st) {
     ++metrics_.connections_open;
     request_reader reader(options_.limits);
+    upload_reservation reserved{*this};
     std::string buffer;
     std::size_t used = 0;
     route rt;
@@ -222,6 +254,12 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       if (used == buffer.size()) {
         buffer.clear();
         used = 0;
+      }
+      if (step.what == request_reader::event::need_more && !reserved.grow(reader.body().size())) {
+        response r = over_budget();
+        co_await send(*st, r, false);
+        finish_request(reader.head(), r.status, begun, reader.body().size(), r.body.size());
+        break;
       }
       if (step.what == request_reader::event::need_more) {
         if (!reader.in_request() && buffer.size() == used && stopping_) break;
@@ -272,6 +310,12 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
           finish_request(reader.head(), r.status, begun, 0, r.body.size());
           break;
         }
+        if (!reserved.grow(reader.head().content_length)) {
+          response r = over_budget();
+          co_await send(*st, r, false);
+          finish_request(reader.head(), r.status, begun, 0, r.body.size());
+          break;
+        }
         if (reader.head().expect_continue) {
           static constexpr std::string_view cont = "HTTP/1.1 100 Continue\r\n\r\n";
           st->arm(clock::now() + options_.write_timeout);
@@ -293,6 +337,7 @@ struct http_server::impl : std::enable_shared_from_this<impl> {
       bool sent = co_await send(*st, r, head_only);
       finish_request(head, r.status, begun, body_in, head_only ? 0 : r.body.size());
       if (!sent || r.close) break;
+      reserved.release();
       reader.next();
       routed = false;
       begun = clock::now();

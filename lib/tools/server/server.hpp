@@ -34,6 +34,9 @@ struct server_options {
   /// ... and after every N stored puts (0: not by count).
   unsigned flush_every_puts = 0;
   std::size_t max_connections = 4096;
+  /// Upload bytes all connections together may hold in memory (declared Content-Length, or
+  /// received so far when chunked); a request that would pass it gets 503 and a close.
+  std::uint64_t max_upload_memory = 1ull << 30;
   auth_policy auth{};
   bool access_log = false;  ///< one line per request on stderr
 };

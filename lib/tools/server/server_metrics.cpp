@@ -67,6 +67,9 @@ std::string server_metrics::prometheus_text(const layered_store& store) const {
           "Requests refused because their framing or head was malformed or too large", malformed);
   counter("larder_server_timeouts_total", "Connections closed by a read, idle or write timeout",
           timeouts);
+  counter("larder_server_uploads_over_budget_total",
+          "Uploads refused with 503 because uploads in flight held --max-upload-memory",
+          uploads_over_budget);
   counter("larder_server_store_faults_total", "Store operations that failed", store_faults);
   counter("larder_server_connections_total", "Connections accepted", connections_accepted);
   counter("larder_server_flushes_total", "Store flushes run by the durability policy", flushes);

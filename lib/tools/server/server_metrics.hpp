@@ -28,6 +28,7 @@ struct server_metrics {
   std::uint64_t aborted_uploads = 0;      ///< connections that ended inside a request
   std::uint64_t malformed = 0;            ///< requests refused because their framing was bad
   std::uint64_t timeouts = 0;             ///< connections closed by a read/idle/write timeout
+  std::uint64_t uploads_over_budget = 0;  ///< 503s: --max-upload-memory was reached
   std::uint64_t store_faults = 0;         ///< store operations that failed (500, 507)
   std::uint64_t connections_accepted = 0;
   std::uint64_t connections_open = 0;
