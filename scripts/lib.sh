@@ -8,7 +8,7 @@ LARDER_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   libasio-dev liburing-dev catch2 libconcurrentqueue-dev librust-blake3-dev libabsl-dev
   libcli11-dev libhiredis-dev redis-server nlohmann-json3-dev libsqlite3-dev
-  libssl-dev openssl
+  libssl-dev openssl libhttp-parser-dev
   strace fio cmake
 )
 
