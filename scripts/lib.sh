@@ -9,7 +9,7 @@ LARDER_PACKAGES=(
   libasio-dev liburing-dev catch2 libconcurrentqueue-dev librust-blake3-dev libabsl-dev
   libcli11-dev libhiredis-dev redis-server nlohmann-json3-dev libsqlite3-dev
   libssl-dev openssl libhttp-parser-dev
-  strace fio cmake
+  strace fio cmake ccache
 )
 
 larder_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
