@@ -1,0 +1,156 @@
+// redis_store over a real 3-master Redis Cluster started by the test (exit 77 without
+// redis-server or redis-cli): the conformance cases, the namespace spread over the
+// masters, a store seeded at any node, and a slot moved under readers with no failed
+// or wrong read.
+#include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/use_awaitable.hpp>
+#include <atomic>
+#include <thread>
+#include <tuple>
+
+#include "larder/redis_store.hpp"
+#include "support/redis_cluster.hpp"
+
+namespace {
+
+larder::testing::redis_cluster& shared_cluster() {
+  static larder::testing::redis_cluster cluster(3);
+  return cluster;
+}
+
+std::string fresh_namespace() {
+  static std::atomic<int> next{0};
+  return "c" + std::to_string(::getpid()) + "-" + std::to_string(next++);
+}
+
+larder::redis_store_options cluster_options(std::size_t seed = 0) {
+  larder::redis_store_options o;
+  o.port = shared_cluster().node(seed).port();
+  o.cluster = true;
+  o.name_space = fresh_namespace();
+  o.timeout = std::chrono::milliseconds(3000);
+  return o;
+}
+
+struct cluster_fixture {
+  static constexpr bool retains = true;
+  explicit cluster_fixture(asio::io_context& io) : store_(io.get_executor(), cluster_options()) {}
+  larder::redis_store& store() { return store_; }
+  larder::redis_store store_;
+};
+
+}  // namespace
+
+using conformance_fixtures = std::tuple<cluster_fixture>;
+#include "support/conformance.hpp"
+
+using namespace larder;
+using namespace std::chrono_literals;
+
+TEST_CASE("redis_store cluster: a namespace spreads over every master, from any seed",
+          "[redis][cluster]") {
+  auto& cluster = shared_cluster();
+  for (std::size_t seed = 0; seed < cluster.size(); ++seed) {
+    testing::io_runner runner;
+    auto options = cluster_options(seed);
+    redis_store s(runner.context().get_executor(), options);
+    runner.run([&]() -> asio::awaitable<void> {
+      for (int i = 0; i < 200; ++i) {
+        const auto ec =
+            co_await s.put("p/" + std::to_string(i), testing::bytes_of("v" + std::to_string(i)));
+        REQUIRE_FALSE(ec);
+        const auto ec2 = co_await s.put("q/" + std::to_string(i), testing::bytes_of("w"));
+        REQUIRE_FALSE(ec2);
+      }
+      for (int i = 0; i < 200; ++i) {
+        auto got = co_await s.get("p/" + std::to_string(i));
+        REQUIRE(got.is_hit());
+        CHECK(got.value().view() == "v" + std::to_string(i));
+      }
+      auto erased = co_await s.erase("p/7");
+      REQUIRE(erased);
+      CHECK(*erased);
+      auto removed = co_await s.invalidate_prefix("p/");
+      REQUIRE(removed);
+      CHECK(*removed == 199);
+      for (int i = 0; i < 200; ++i) {
+        auto gone = co_await s.get("p/" + std::to_string(i));
+        CHECK(gone.is_miss());
+        auto kept = co_await s.get("q/" + std::to_string(i));
+        CHECK(kept.is_hit());
+      }
+    });
+    const auto r = s.report();
+    INFO(r.last_error);
+    CHECK(r.cluster_nodes == cluster.size());  // every master took a part
+    CHECK(r.remote_errors == 0);
+    CHECK(r.map_refreshes >= 1);
+    CHECK(s.metrics().entries == 200);
+    CHECK(s.metrics().errors == 0);
+  }
+}
+
+TEST_CASE("redis_store cluster: a slot moved during reads is followed, no read fails or is wrong",
+          "[redis][cluster][reshard]") {
+  auto& cluster = shared_cluster();
+  testing::io_runner runner;
+  auto options = cluster_options();
+  options.cluster_shards = 4;  // so that one moved slot holds a quarter of the keys
+  redis_store s(runner.context().get_executor(), options);
+  constexpr int keys = 400;
+  std::atomic<bool> moving{true};
+  std::size_t moved_keys = 0;
+  std::string move_error;
+  std::uint64_t reads = 0, failed = 0, wrong = 0, write_failures = 0;
+  runner.run([&]() -> asio::awaitable<void> {
+    for (int i = 0; i < keys; ++i) {
+      const auto ec =
+          co_await s.put("k/" + std::to_string(i), testing::bytes_of("v" + std::to_string(i)));
+      REQUIRE_FALSE(ec);
+    }
+    // Move the slot of sub-namespace 0 to the next master, key by key, while reading.
+    const std::string tag = options.name_space + ".0";
+    const auto slot = static_cast<std::uint16_t>(cluster.integer(0, {"CLUSTER", "KEYSLOT", tag}));
+    const std::size_t to = (cluster.owner(slot) + 1) % cluster.size();
+    std::thread mover([&] {
+      try {
+        moved_keys = cluster.move_slot(slot, to, 3ms);
+      } catch (const std::exception& e) {
+        move_error = e.what();
+      }
+      moving = false;
+    });
+    int rounds_after = 0;
+    while (moving || rounds_after++ < 2) {
+      for (int i = 0; i < keys; ++i) {
+        const std::string key = "k/" + std::to_string(i);
+        auto got = co_await s.get(key);
+        ++reads;
+        if (got.is_fault())
+          ++failed;
+        else if (!got.is_hit() || got.value().view() != "v" + std::to_string(i))
+          ++wrong;
+        // Rewrites of the same value keep writes in the slot while it moves.
+        if (i % 8 == 0) {
+          const auto ec = co_await s.put(key, testing::bytes_of("v" + std::to_string(i)));
+          if (ec) ++write_failures;
+        }
+      }
+    }
+    mover.join();
+    // Afterwards everything is where the map says and invalidation reaches all of it.
+    auto removed = co_await s.invalidate_prefix("k/");
+    REQUIRE(removed);
+    CHECK(*removed == keys);
+  });
+  const auto r = s.report();
+  INFO("moved " << moved_keys << " keys; reads " << reads << "; write failures " << write_failures
+                << "; last error: " << r.last_error);
+  REQUIRE(move_error.empty());
+  CHECK(moved_keys > 4);  // the index keys and about a quarter of the values
+  CHECK(failed == 0);
+  CHECK(wrong == 0);
+  CHECK(write_failures == 0);
+  CHECK(r.moved + r.asked >= 1);  // the store did get redirected
+}
