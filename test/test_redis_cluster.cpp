@@ -9,6 +9,9 @@
 #include <thread>
 #include <tuple>
 
+#include "larder/any_store.hpp"
+#include "larder/invalidation_bus.hpp"
+#include "larder/memory_store.hpp"
 #include "larder/redis_store.hpp"
 #include "support/redis_cluster.hpp"
 
@@ -153,4 +156,67 @@ TEST_CASE("redis_store cluster: a slot moved during reads is followed, no read f
   CHECK(wrong == 0);
   CHECK(write_failures == 0);
   CHECK(r.moved + r.asked >= 1);  // the store did get redirected
+}
+
+TEST_CASE("redis_store cluster: a confirmed erase completes after buses on other nodes applied it",
+          "[redis][cluster][confirm]") {
+  auto& cluster = shared_cluster();
+  testing::io_runner runner;
+  auto ex = runner.context().get_executor();
+  auto writer_options = cluster_options(0);
+  const std::string ns = writer_options.name_space;
+  auto bus_on = [&](std::size_t n, std::string node) {
+    invalidation_bus_options o;
+    o.port = cluster.node(n).port();
+    o.name_space = ns;
+    o.node_id = std::move(node);
+    return std::make_unique<invalidation_bus>(ex, o);
+  };
+  // The writer's bus on node 0; two readers' buses on nodes 1 and 2, each keeping a
+  // memory store fresh.
+  auto own = bus_on(0, "writer");
+  auto bus_b = bus_on(1, "reader-b"), bus_c = bus_on(2, "reader-c");
+  auto mem_b = std::make_shared<memory_store>(memory_store_options{.max_entries = 10'000});
+  auto mem_c = std::make_shared<memory_store>(memory_store_options{.max_entries = 10'000});
+  bus_b->attach(any_store(mem_b, "memory"));
+  bus_c->attach(any_store(mem_c, "memory"));
+  own->start();
+  bus_b->start();
+  bus_c->start();
+  redis_store s(ex, writer_options);
+  s.confirm_with(*own);
+  int stale = 0, early = 0;
+  constexpr int rounds = 40;
+  runner.run([&]() -> asio::awaitable<void> {
+    const bool ready_a = co_await own->wait_subscribed(5s);
+    const bool ready_b = co_await bus_b->wait_subscribed(5s);
+    const bool ready_c = co_await bus_c->wait_subscribed(5s);
+    REQUIRE(ready_a);
+    REQUIRE(ready_b);
+    REQUIRE(ready_c);
+    for (int i = 0; i < rounds; ++i) {
+      const std::string key = "row/" + std::to_string(i);
+      const auto ec = co_await s.put(key, testing::bytes_of("shared"));
+      REQUIRE_FALSE(ec);
+      const auto eb = co_await mem_b->put(key, testing::bytes_of("cached on b"));
+      const auto ec2 = co_await mem_c->put(key, testing::bytes_of("cached on c"));
+      REQUIRE_FALSE(eb);
+      REQUIRE_FALSE(ec2);
+      const auto applied = bus_b->report().applied + bus_c->report().applied;
+      auto erased = co_await s.erase(key);
+      REQUIRE(erased);
+      // Confirmed: both readers applied it before erase completed.
+      if (bus_b->report().applied + bus_c->report().applied < applied + 2) ++early;
+      auto on_b = co_await mem_b->get(key);
+      auto on_c = co_await mem_c->get(key);
+      if (on_b.is_hit() || on_c.is_hit()) ++stale;
+    }
+    own->stop();
+    bus_b->stop();
+    bus_c->stop();
+  });
+  INFO(s.report().last_error);
+  CHECK(early == 0);
+  CHECK(stale == 0);
+  CHECK(s.report().ack_timeouts == 0);
 }

@@ -123,7 +123,12 @@ struct redis_store::impl {
 
   // Waits for the acknowledgements of write `id`, which `receivers` subscribers got.
   asio::awaitable<void> confirm(std::uint64_t id, long long receivers) {
-    if (id == 0 || receivers <= 0) co_return;
+    if (id == 0) co_return;
+    // In a cluster PUBLISH reaches the subscribers of every node but its reply counts
+    // only the publishing node's: count them on every master, after the publish (a bus
+    // that subscribed later than the message dropped everything when it subscribed).
+    if (router) receivers = co_await router->subscribers(subs.front().channel);
+    if (receivers <= 0) co_return;
     const bool complete =
         co_await acks->wait(id, static_cast<std::uint64_t>(receivers), options.timeout);
     if (!complete) ack_timeouts.fetch_add(1, std::memory_order_relaxed);

@@ -109,6 +109,27 @@ asio::awaitable<void> router::refresh() {
   refreshing_.store(false);
 }
 
+asio::awaitable<long long> router::subscribers(std::string channel) {
+  auto self = shared_from_this();
+  std::vector<node_address> masters;
+  {
+    std::lock_guard lock(mutex_);
+    masters = have_map_ ? map_.masters : std::vector<node_address>{seed_};
+  }
+  // All asked at once, then the answers summed.
+  std::vector<std::shared_ptr<pipeline>> pipes;
+  for (const auto& a : masters)
+    pipes.push_back(node(a));
+  long long total = 0;
+  for (auto& p : pipes) {
+    const reply r = co_await p->execute(
+        command(3, channel.size() + 32).arg("PUBSUB").arg("NUMSUB").arg(channel).take(),
+        asio::use_awaitable);
+    total += std::max(0LL, r.integer_at(1));
+  }
+  co_return total;
+}
+
 asio::awaitable<reply> router::execute(std::uint16_t slot, std::string text) {
   auto self = shared_from_this();
   const auto deadline = clock::now() + options_.timeout;

@@ -36,6 +36,11 @@ class router : public std::enable_shared_from_this<router> {
   // the request ran out of time or hops). The caller keeps this router alive.
   asio::awaitable<reply> execute(std::uint16_t slot, std::string text);
 
+  // How many connections subscribe to `channel` on all masters together (PUBSUB NUMSUB
+  // on each): the receivers of a PUBLISH, which a cluster delivers to every node while
+  // its reply counts the publishing node's only. Masters that do not answer add 0.
+  asio::awaitable<long long> subscribers(std::string channel);
+
   const router_stats& stats() const noexcept { return stats_; }
   std::size_t nodes() const;
 
