@@ -105,13 +105,20 @@ TEST_CASE("redis_store cluster: a slot moved during reads is followed, no read f
   std::atomic<bool> moving{true};
   std::size_t moved_keys = 0;
   std::string move_error;
-  std::uint64_t reads = 0, failed = 0, wrong = 0, write_failures = 0;
+  std::uint64_t reads = 0, failed = 0, wrong = 0, write_failures = 0, invalidate_failures = 0;
   runner.run([&]() -> asio::awaitable<void> {
     for (int i = 0; i < keys; ++i) {
       const auto ec =
           co_await s.put("k/" + std::to_string(i), testing::bytes_of("v" + std::to_string(i)));
       REQUIRE_FALSE(ec);
     }
+    // Groups that the loop below invalidates one per round while the slot moves.
+    for (int g = 0; g < 10; ++g)
+      for (int i = 0; i < 20; ++i) {
+        const auto ec = co_await s.put("x/" + std::to_string(g) + "/" + std::to_string(i),
+                                       testing::bytes_of("group"));
+        REQUIRE_FALSE(ec);
+      }
     // Move the slot of sub-namespace 0 to the next master, key by key, while reading.
     const std::string tag = options.name_space + ".0";
     const auto slot = static_cast<std::uint16_t>(cluster.integer(0, {"CLUSTER", "KEYSLOT", tag}));
@@ -124,8 +131,17 @@ TEST_CASE("redis_store cluster: a slot moved during reads is followed, no read f
       }
       moving = false;
     });
-    int rounds_after = 0;
+    int rounds_after = 0, group = 0;
     while (moving || rounds_after++ < 2) {
+      if (group < 10) {
+        const std::string prefix = "x/" + std::to_string(group++) + "/";
+        auto gone = co_await s.invalidate_prefix(prefix);
+        if (!gone || *gone != 20) ++invalidate_failures;
+        for (int i = 0; i < 20; ++i) {
+          auto after = co_await s.get(prefix + std::to_string(i));
+          if (!after.is_miss()) ++wrong;
+        }
+      }
       for (int i = 0; i < keys; ++i) {
         const std::string key = "k/" + std::to_string(i);
         auto got = co_await s.get(key);
@@ -143,6 +159,10 @@ TEST_CASE("redis_store cluster: a slot moved during reads is followed, no read f
     }
     mover.join();
     // Afterwards everything is where the map says and invalidation reaches all of it.
+    for (; group < 10; ++group) {
+      auto rest = co_await s.invalidate_prefix("x/" + std::to_string(group) + "/");
+      REQUIRE(rest);
+    }
     auto removed = co_await s.invalidate_prefix("k/");
     REQUIRE(removed);
     CHECK(*removed == keys);
@@ -155,6 +175,7 @@ TEST_CASE("redis_store cluster: a slot moved during reads is followed, no read f
   CHECK(failed == 0);
   CHECK(wrong == 0);
   CHECK(write_failures == 0);
+  CHECK(invalidate_failures == 0);
   CHECK(r.moved + r.asked >= 1);  // the store did get redirected
 }
 

@@ -129,6 +129,12 @@ TEST_CASE("classify_redirect reads MOVED, ASK, TRYAGAIN and CLUSTERDOWN", "[redi
       {"MOVED 7 [::1]:6381", k::moved, 7, "[::1]:6381"},
       {"TRYAGAIN Multiple keys request during rehashing of slot", k::try_again, 0, ""},
       {"CLUSTERDOWN The cluster is down", k::cluster_down, 0, ""},
+      {"ERR Script attempted to access a non local key in a cluster node script: "
+       "larder_invalidate_v1, on @user_function:12.",
+       k::try_again, 0, ""},
+      {"ERR Unable to execute command in script because undeclared keys were accessed "
+       "during rehashing of the slot",
+       k::try_again, 0, ""},
       {"MOVED 16384 h:1", k::none, 0, ""},  // no such slot
       {"MOVED x h:1", k::none, 0, ""},
       {"MOVED 5 h", k::none, 0, ""},

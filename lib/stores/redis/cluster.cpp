@@ -135,6 +135,16 @@ redirect classify_redirect(std::string_view text, std::string_view current_host)
     out.what = redirect::kind::try_again;
     return out;
   }
+  // A function reaching a key that is not declared (the invalidation's data keys) in a
+  // slot being migrated: refused at that key, after the batch's earlier removals, which
+  // a retry (idempotent) finds done. Retried like TRYAGAIN until the slot has moved.
+  for (std::string_view during :
+       {"attempted to access a non local key", "during rehashing of the slot",
+        "attempted to access a slot not served"})
+    if (text.find(during) != std::string_view::npos) {
+      out.what = redirect::kind::try_again;
+      return out;
+    }
   if (starts("CLUSTERDOWN")) {
     out.what = redirect::kind::cluster_down;
     return out;

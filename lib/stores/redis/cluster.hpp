@@ -63,7 +63,8 @@ struct redirect {
 };
 
 // "MOVED 3999 127.0.0.1:6381", "ASK 3999 :6381" (an empty host: the node that answered,
-// `current_host`), "TRYAGAIN ...", "CLUSTERDOWN ...". A malformed MOVED or ASK is none.
+// `current_host`), "TRYAGAIN ...", "CLUSTERDOWN ...", and a function's refusal to reach
+// a key of a slot being migrated (retried as TRYAGAIN). A malformed MOVED or ASK is none.
 redirect classify_redirect(std::string_view error_text, std::string_view current_host);
 
 }  // namespace larder::redis
