@@ -139,8 +139,12 @@ asio::awaitable<opened_backend> open_redis(const backend_setup& s) {
   redis_store_options options;
   const std::string& where = s.config.redis;
   const auto colon = where.rfind(':');
-  options.host = where.substr(0, colon);
-  if (colon != std::string::npos) {
+  if (where.find("://") != std::string::npos) {
+    options.url = where;  // redis://, rediss://, unix://: parsed by the store
+  } else {
+    options.host = where.substr(0, colon);
+  }
+  if (options.url.empty() && colon != std::string::npos) {
     const auto port = parse_count(std::string_view(where).substr(colon + 1));
     if (!port || *port == 0 || *port > 65535) co_return failed("--redis: bad port in " + where);
     options.port = static_cast<std::uint16_t>(*port);
@@ -148,6 +152,7 @@ asio::awaitable<opened_backend> open_redis(const backend_setup& s) {
   options.name_space = "larder-bench-" + std::to_string(::getpid());
   options.ttl = std::chrono::seconds(s.config.redis_ttl_s);
   options.connections = std::max(1u, s.config.threads);
+  options.cluster = s.config.redis_cluster;
   std::shared_ptr<redis_store> store;
   try {
     store = std::make_shared<redis_store>(s.io.get_executor(), options);
@@ -198,7 +203,7 @@ constexpr backend_entry table[] = {
     {"memory", "memory_store alone", false, open_memory},
     {"disk", "disk_store alone, on the io engine", true, open_disk},
     {"null", "null_store: every get misses", false, open_null},
-    {"redis", "redis_store alone (--redis HOST:PORT)", false, open_redis},
+    {"redis", "redis_store alone (--redis HOST:PORT or URL)", false, open_redis},
     {"mutex-lru", "baseline: single-mutex LRU", false, open_mutex_lru},
     {"seed", "baseline: the seed's sharded store", false, open_seed},
 };

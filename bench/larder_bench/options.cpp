@@ -212,8 +212,12 @@ parse_outcome parse_command_line(int argc, char** argv) {
   app.add_option("--io", c.io, "io engine backend: auto, io_uring, thread_pool")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "io_uring", "thread_pool"}));
-  app.add_option("--redis", c.redis, "Redis server of the redis backend, HOST:PORT")
+  app.add_option("--redis", c.redis,
+                 "Redis server of the redis backend: HOST:PORT, or a URL "
+                 "(redis://[user[:password]@]host[:port][/db], rediss://..., unix:///path)")
       ->capture_default_str();
+  app.add_flag("--redis-cluster", c.redis_cluster,
+               "--redis names one node of a Redis Cluster (slot map, redirects followed)");
   app.add_option("--redis-ttl", c.redis_ttl_s,
                  "time to live of the redis backend's entries in seconds, 0 for none")
       ->capture_default_str();

@@ -46,6 +46,7 @@ struct bench_config {
   std::string redis = "127.0.0.1:6379";  ///< the redis backend's server, HOST:PORT
   /// The redis backend's time to live in seconds; 0: none, as a plain SET (redis_compare.sh).
   std::uint32_t redis_ttl_s = 1800;
+  bool redis_cluster = false;  ///< --redis names a node of a Redis Cluster
   /// Operations over all threads; 0 runs for `duration_s` instead.
   std::uint64_t ops = 0;
   /// With none of --ops, --duration, --warmup given: 5 s of warm-up (the memory tier fills

@@ -27,6 +27,15 @@ struct redis_store_options : redis_connection_options {
   /// Cluster hash tag, so one namespace lives in one slot (one shard) and its index and
   /// data can change together atomically. Must not contain '{' or '}'.
   std::string name_space = "larder";
+  /// A Redis Cluster: host and port (or the url) name any one node; the slot map is read
+  /// from it (CLUSTER SLOTS), each master gets its own connection, MOVED and ASK are
+  /// followed and the map is read again after a redirect or a lost connection. The
+  /// namespace is split into `cluster_shards` sub-namespaces `{<name_space>.<i>}`, i
+  /// chosen by a hash of the key, so that it spreads over the cluster's masters;
+  /// invalidate_prefix visits each of them (cost: matches plus cluster_shards round
+  /// trips). `connections` is then per master. db must be 0.
+  bool cluster = false;
+  unsigned cluster_shards = 16;
   /// Time to live of every entry; zero keeps entries until removed (or evicted by Redis).
   std::chrono::milliseconds ttl{0};
   /// Each request completes within this (with errc::timed_out when no reply came).
@@ -72,6 +81,10 @@ struct redis_report {
   std::uint64_t corrupt_values = 0;    ///< values that failed verification (then removed)
   std::uint64_t ack_timeouts = 0;      ///< confirmed writes that gave up waiting for acks
   int connections_up = 0;
+  /// Redis Cluster only: redirects followed, retries (TRYAGAIN, CLUSTERDOWN, a lost
+  /// master), slot map reads (and those that failed), and masters connected to.
+  std::uint64_t moved = 0, asked = 0, retried = 0, map_refreshes = 0, map_refresh_failures = 0;
+  std::uint64_t cluster_nodes = 0;
   /// The latest error in words: the step (connect, tls handshake, auth, select,
   /// maxmemory-policy check, function load, command), the server, and the server's
   /// answer, e.g. "auth on 127.0.0.1:6380: WRONGPASS invalid username-password pair ...".

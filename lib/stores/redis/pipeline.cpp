@@ -4,6 +4,16 @@
 #include <cassert>
 
 namespace larder::redis {
+namespace {
+
+// Cluster redirects are the router's business (it counts them), not errors.
+bool is_redirect(std::string_view text) {
+  for (std::string_view p : {"MOVED ", "ASK ", "TRYAGAIN", "CLUSTERDOWN"})
+    if (text.substr(0, p.size()) == p) return true;
+  return false;
+}
+
+}  // namespace
 
 pipeline::pipeline(const asio::any_io_executor& executor, link_settings settings,
                    pipeline_options options, std::shared_ptr<link_stats> stats)
@@ -86,9 +96,13 @@ void pipeline::issue(request* r) {
 void pipeline::on_reply(redisReply* raw) {
   if (in_flight_.empty()) return;  // nothing asked: not ours (cannot happen in RESP2)
   request* r = in_flight_.front();
+  if (r->skip > 0) {
+    --r->skip;
+    return;
+  }
   in_flight_.pop_front();
   auto out = reply::from(*raw);
-  if (out.type == reply::kind::error) {
+  if (out.type == reply::kind::error && !is_redirect(out.bytes.view())) {
     stats_->remote_errors.fetch_add(1, std::memory_order_relaxed);
     const auto text = out.bytes.view();
     if (classify_command_error(text) == errc::no_space)

@@ -43,6 +43,7 @@ struct request {
   virtual void complete(reply r) = 0;
   std::string text;  // the command in RESP form
   clock::time_point deadline;
+  unsigned skip = 0;  // replies before this request's own (ASKING's OK), ignored
 };
 
 template <class Handler>
@@ -81,6 +82,21 @@ class pipeline final : public link {
           using handler_type = decltype(handler);
           auto* r = new request_for<handler_type>(std::move(handler), strand());
           r->text = std::move(t);
+          submit(r);
+        },
+        token, std::move(text));
+  }
+
+  // The same, preceded by ASKING on the same connection (a Cluster ASK redirect): both
+  // go out together, so no other request can come between them.
+  template <class Token>
+  auto execute_asking(std::string text, Token&& token) {
+    return asio::async_initiate<Token, void(reply)>(
+        [this](auto handler, std::string t) {
+          using handler_type = decltype(handler);
+          auto* r = new request_for<handler_type>(std::move(handler), strand());
+          r->text = "*1\r\n$6\r\nASKING\r\n" + t;
+          r->skip = 1;
           submit(r);
         },
         token, std::move(text));

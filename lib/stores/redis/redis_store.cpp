@@ -9,6 +9,7 @@
 #include "stores/redis/format.hpp"
 #include "stores/redis/library.hpp"
 #include "stores/redis/pipeline.hpp"
+#include "stores/redis/router.hpp"
 
 namespace larder {
 namespace {
@@ -38,12 +39,22 @@ std::error_code fault_of(const redis::reply& r) {
   return {};
 }
 
+// Which sub-namespace a key belongs to: a hash that every process computes alike (the
+// key must land in the same one on every node), FNV-1a.
+std::size_t fnv1a(std::string_view key) {
+  std::uint64_t h = 1469598103934665603ull;
+  for (const char c : key) {
+    h ^= static_cast<unsigned char>(c);
+    h *= 1099511628211ull;
+  }
+  return static_cast<std::size_t>(h);
+}
+
 }  // namespace
 
 struct redis_store::impl {
   impl(const asio::any_io_executor& executor, redis_store_options o)
       : options(std::move(o)),
-        names(options.name_space),
         node(options.node_id.empty() ? default_node_id() : options.node_id),
         stats(std::make_shared<redis::link_stats>()),
         errors(std::make_shared<redis::error_log>(options.on_error)) {
@@ -62,6 +73,21 @@ struct redis_store::impl {
     settings.setup_timeout = options.timeout;
     settings.errors = errors;
     if (options.tls.enabled) settings.tls = redis::make_tls_context(options.tls);
+    const unsigned shards = options.cluster ? options.cluster_shards : 1;
+    for (unsigned i = 0; i < shards; ++i) {
+      subs.emplace_back(options.cluster ? options.name_space + "." + std::to_string(i)
+                                        : options.name_space);
+      subs.back().channel = redis::key_names(options.name_space).channel;  // one per namespace
+      slots.push_back(redis::key_slot(subs.back().index));
+    }
+    entries = std::make_unique<std::atomic<std::uint64_t>[]>(shards);
+    bytes = std::make_unique<std::atomic<std::uint64_t>[]>(shards);
+    if (options.cluster) {
+      // connections per master is not offered yet: one pipeline per master.
+      router = std::make_shared<redis::router>(executor, settings, p, stats);
+      router->start();
+      return;
+    }
     for (unsigned i = 0; i < options.connections; ++i) {
       pipes.push_back(std::make_shared<redis::pipeline>(executor, settings, p, stats));
       pipes.back()->start();
@@ -73,9 +99,18 @@ struct redis_store::impl {
     return *pipes[std::hash<std::string_view>{}(key) % pipes.size()];
   }
 
+  std::size_t sub_of(key_view key) const { return subs.size() == 1 ? 0 : fnv1a(key) % subs.size(); }
+
+  // Sends a command about `key` (or a prefix) of sub-namespace `sub`: through the
+  // cluster's router, or on the key's connection.
+  asio::awaitable<redis::reply> run(std::size_t sub, key_view key, std::string text) {
+    if (router) co_return co_await router->execute(slots[sub], std::move(text));
+    co_return co_await pipe_for(key).execute(std::move(text), asio::use_awaitable);
+  }
+
   // The function call's common head: name and keys (the data key, when there is one).
-  redis::command fcall(const char* function, const std::string_view* data_key, std::size_t args,
-                       std::size_t reserve) {
+  redis::command fcall(const redis::key_names& names, const char* function,
+                       const std::string_view* data_key, std::size_t args, std::size_t reserve) {
     redis::command cmd(3 + (data_key ? 5 : 4) + args, reserve);
     cmd.arg("FCALL").arg(function).arg(data_key ? "5" : "4");
     cmd.arg(names.index).arg(names.ttl).arg(names.sizes).arg(names.bytes);
@@ -88,7 +123,12 @@ struct redis_store::impl {
 
   // Waits for the acknowledgements of write `id`, which `receivers` subscribers got.
   asio::awaitable<void> confirm(std::uint64_t id, long long receivers) {
-    if (id == 0 || receivers <= 0) co_return;
+    if (id == 0) co_return;
+    // In a cluster PUBLISH reaches the subscribers of every node but its reply counts
+    // only the publishing node's: count them on every master, after the publish (a bus
+    // that subscribed later than the message dropped everything when it subscribed).
+    if (router) receivers = co_await router->subscribers(subs.front().channel);
+    if (receivers <= 0) co_return;
     const bool complete =
         co_await acks->wait(id, static_cast<std::uint64_t>(receivers), options.timeout);
     if (!complete) ack_timeouts.fetch_add(1, std::memory_order_relaxed);
@@ -98,34 +138,38 @@ struct redis_store::impl {
   asio::awaitable<result<bool>> erase(key_view key) {
     const auto id = write_id();
     std::string message = redis::encode_message('k', node, id, key);
-    auto cmd = fcall("larder_erase_v1", &key, 4, 2 * key.size() + 128);
+    const std::size_t sub = sub_of(key);
+    const auto& names = subs[sub];
+    auto cmd = fcall(names, "larder_erase_v1", &key, 4, 2 * key.size() + 128);
     cmd.arg(names.data_prefix).arg(key).arg(names.channel).arg(message);
-    std::string text = cmd.take();
-    const redis::reply r = co_await pipe_for(key).execute(std::move(text), asio::use_awaitable);
+    const redis::reply r = co_await run(sub, key, cmd.take());
     if (const auto ec = fault_of(r)) {
       counters.add(counter::errors);
       co_return ec;
     }
-    gauges(r, 1);
+    gauges(sub, r, 1);
     co_await confirm(id, r.integer_at(3));
     co_return r.integer_at(0) > 0;
   }
 
-  void gauges(const redis::reply& r, std::size_t first) {
-    entries.store(static_cast<std::uint64_t>(std::max(0LL, r.integer_at(first))),
-                  std::memory_order_relaxed);
-    bytes.store(static_cast<std::uint64_t>(std::max(0LL, r.integer_at(first + 1))),
-                std::memory_order_relaxed);
+  void gauges(std::size_t sub, const redis::reply& r, std::size_t first) {
+    entries[sub].store(static_cast<std::uint64_t>(std::max(0LL, r.integer_at(first))),
+                       std::memory_order_relaxed);
+    bytes[sub].store(static_cast<std::uint64_t>(std::max(0LL, r.integer_at(first + 1))),
+                     std::memory_order_relaxed);
   }
 
   redis_store_options options;
-  redis::key_names names;
+  std::vector<redis::key_names> subs;  // one, or cluster_shards in a cluster
+  std::vector<std::uint16_t> slots;    // the cluster slot of each
+  std::shared_ptr<redis::router> router;
   std::string node;
   std::shared_ptr<redis::link_stats> stats;
   std::shared_ptr<redis::error_log> errors;
   std::vector<std::shared_ptr<redis::pipeline>> pipes;
   metric_counters counters;
-  std::atomic<std::uint64_t> entries{0}, bytes{0}, corrupt{0}, ack_timeouts{0};
+  std::unique_ptr<std::atomic<std::uint64_t>[]> entries, bytes;  // per sub-namespace
+  std::atomic<std::uint64_t> corrupt{0}, ack_timeouts{0};
   std::shared_ptr<invalidation_bus::acknowledgements> acks;  // set before first use
 };
 
@@ -133,19 +177,27 @@ redis_store::redis_store(const asio::any_io_executor& executor, redis_store_opti
   if (options.connections == 0 || options.name_space.find_first_of("{}") != std::string::npos)
     throw std::system_error(make_error_code(errc::invalid_argument));
   apply_redis_url(options);  // throws with the URL's problem named
+  if (options.cluster && (options.cluster_shards == 0 || options.cluster_shards > 16384))
+    throw std::system_error(make_error_code(errc::invalid_argument),
+                            "redis_store: cluster_shards must be 1 to 16384");
+  if (options.cluster && (options.db != 0 || !options.unix_path.empty()))
+    throw std::system_error(make_error_code(errc::invalid_argument),
+                            "redis_store: a cluster has only db 0 and is reached over TCP");
   impl_ = std::make_shared<impl>(executor, std::move(options));
 }
 
 redis_store::~redis_store() {
+  if (impl_->router) impl_->router->shutdown();
   for (auto& p : impl_->pipes)
     p->shutdown();
 }
 
 asio::awaitable<lookup> redis_store::get(key_view key) {
   auto self = impl_;  // the store may go while this waits
+  const std::size_t sub = self->sub_of(key);
   std::string text =
-      redis::command(2, key.size() + 32).arg("GET").arg(self->names.data_prefix, key).take();
-  const redis::reply r = co_await self->pipe_for(key).execute(std::move(text), asio::use_awaitable);
+      redis::command(2, key.size() + 32).arg("GET").arg(self->subs[sub].data_prefix, key).take();
+  const redis::reply r = co_await self->run(sub, key, std::move(text));
   if (const auto ec = fault_of(r)) {
     self->counters.add(counter::errors);
     self->counters.add(counter::lookup_faults);
@@ -179,21 +231,22 @@ asio::awaitable<std::error_code> redis_store::put(key_view key, blob value) {
   const bool announce = self->options.announce_puts;
   const auto id = announce ? self->write_id() : 0;
   std::string message = announce ? redis::encode_message('k', self->node, id, key) : std::string();
-  auto cmd = self->fcall("larder_put_v1", &key, 6, value.size() + 3 * key.size() + 256);
-  cmd.arg(self->names.data_prefix)
+  const std::size_t sub = self->sub_of(key);
+  const auto& names = self->subs[sub];
+  auto cmd = self->fcall(names, "larder_put_v1", &key, 6, value.size() + 3 * key.size() + 256);
+  cmd.arg(names.data_prefix)
       .arg(key)
       .arg(std::string_view(header.data(), header.size()), value.view())
       .arg(static_cast<long long>(self->options.ttl.count()))
-      .arg(announce ? std::string_view(self->names.channel) : std::string_view())
+      .arg(announce ? std::string_view(names.channel) : std::string_view())
       .arg(message);
-  std::string text = cmd.take();
-  const redis::reply r = co_await self->pipe_for(key).execute(std::move(text), asio::use_awaitable);
+  const redis::reply r = co_await self->run(sub, key, cmd.take());
   if (const auto ec = fault_of(r)) {
     self->counters.add(counter::errors);
     self->counters.add(counter::rejected_puts);
     co_return ec;
   }
-  self->gauges(r, 0);
+  self->gauges(sub, r, 0);
   co_await self->confirm(id, r.integer_at(2));
   self->counters.add(counter::puts);
   co_return std::error_code{};
@@ -215,26 +268,30 @@ asio::awaitable<result<std::uint64_t>> redis_store::invalidate_prefix(key_view p
   const auto id = self->write_id();
   std::string message = redis::encode_message('p', self->node, id, prefix);
   std::uint64_t removed = 0;
-  for (;;) {
-    auto cmd = self->fcall("larder_invalidate_v1", nullptr, 6, 2 * prefix.size() + 128);
-    cmd.arg(self->names.data_prefix)
-        .arg(min)
-        .arg(max)
-        .arg(invalidate_batch)
-        .arg(self->names.channel)
-        .arg(message);
-    std::string text = cmd.take();
-    const redis::reply r =
-        co_await self->pipe_for(prefix).execute(std::move(text), asio::use_awaitable);
-    if (const auto ec = fault_of(r)) {
-      self->counters.add(counter::errors);
-      co_return ec;
-    }
-    removed += static_cast<std::uint64_t>(std::max(0LL, r.integer_at(0)));
-    self->gauges(r, 2);
-    if (r.integer_at(1) == 0) {
-      co_await self->confirm(id, r.integer_at(4));
-      break;
+  // Every sub-namespace in turn (a key may be in any); only the last one's final batch
+  // publishes, so that other nodes drop their copies once Redis has none left.
+  for (std::size_t sub = 0; sub < self->subs.size(); ++sub) {
+    const auto& names = self->subs[sub];
+    const bool last = sub + 1 == self->subs.size();
+    for (;;) {
+      auto cmd = self->fcall(names, "larder_invalidate_v1", nullptr, 6, 2 * prefix.size() + 128);
+      cmd.arg(names.data_prefix)
+          .arg(min)
+          .arg(max)
+          .arg(invalidate_batch)
+          .arg(last ? std::string_view(names.channel) : std::string_view())
+          .arg(message);
+      const redis::reply r = co_await self->run(sub, prefix, cmd.take());
+      if (const auto ec = fault_of(r)) {
+        self->counters.add(counter::errors);
+        co_return ec;
+      }
+      removed += static_cast<std::uint64_t>(std::max(0LL, r.integer_at(0)));
+      self->gauges(sub, r, 2);
+      if (r.integer_at(1) == 0) {
+        if (last) co_await self->confirm(id, r.integer_at(4));
+        break;
+      }
     }
   }
   co_return removed;
@@ -243,8 +300,10 @@ asio::awaitable<result<std::uint64_t>> redis_store::invalidate_prefix(key_view p
 metrics_snapshot redis_store::metrics() const noexcept {
   metrics_snapshot out;
   impl_->counters.accumulate_into(out);
-  out.entries = impl_->entries.load(std::memory_order_relaxed);
-  out.bytes = impl_->bytes.load(std::memory_order_relaxed);
+  for (std::size_t i = 0; i < impl_->subs.size(); ++i) {
+    out.entries += impl_->entries[i].load(std::memory_order_relaxed);
+    out.bytes += impl_->bytes[i].load(std::memory_order_relaxed);
+  }
   return out;
 }
 
@@ -265,6 +324,15 @@ redis_report redis_store::report() const {
   r.corrupt_values = impl_->corrupt.load(std::memory_order_relaxed);
   r.ack_timeouts = impl_->ack_timeouts.load(std::memory_order_relaxed);
   r.connections_up = s.up.load(std::memory_order_relaxed);
+  if (const auto& router = impl_->router) {
+    const auto& c = router->stats();
+    r.moved = c.moved.load(std::memory_order_relaxed);
+    r.asked = c.asked.load(std::memory_order_relaxed);
+    r.retried = c.retried.load(std::memory_order_relaxed);
+    r.map_refreshes = c.refreshes.load(std::memory_order_relaxed);
+    r.map_refresh_failures = c.refresh_failures.load(std::memory_order_relaxed);
+    r.cluster_nodes = router->nodes();
+  }
   return r;
 }
 
