@@ -41,6 +41,8 @@ constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_await
 
 struct settings {
   int duration_ms = 1500, readers = 4, writers = 2, rows = 200, page_size = 20, threads = 2;
+  int ticker_ms = 8;
+  bool whole_group = false;  // --group: the old whole-group invalidation, as a baseline
   int event_capacity = 1024;  // small values show the overflow path: resyncs, not stale pages
   std::string db;
 };
@@ -55,6 +57,10 @@ struct tallies {
 bool parse(int argc, char** argv, settings& s) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
+    if (arg == "--group") {
+      s.whole_group = true;
+      continue;
+    }
     if (i + 1 >= argc) return false;
     const char* v = argv[++i];
     if (arg == "--duration-ms")
@@ -71,6 +77,8 @@ bool parse(int argc, char** argv, settings& s) {
       s.threads = std::atoi(v);
     else if (arg == "--event-capacity")
       s.event_capacity = std::atoi(v);
+    else if (arg == "--ticker-ms")
+      s.ticker_ms = std::atoi(v);
     else if (arg == "--db")
       s.db = v;
     else
@@ -136,7 +144,7 @@ asio::awaitable<void> ticker(sqlite_source& db, const settings& s, tallies& t,
       t.external_updates.fetch_add(1);
     else
       t.faults.fetch_add(1);
-    co_await pause(std::chrono::milliseconds(8));
+    co_await pause(std::chrono::milliseconds(s.ticker_ms));
   }
 }
 
@@ -169,6 +177,13 @@ asio::awaitable<int> run(asio::io_context& io, const settings& s,
   larder::live_table_options options;
   options.cache_key = "quotes";
   options.page_size = static_cast<std::uint64_t>(s.page_size);
+  if (!s.whole_group) {
+    // Paged by integer id, and updates never move a row: rows mode is right here.
+    options.invalidation = larder::invalidation_mode::rows;
+    options.id_order = [](std::string_view a, std::string_view b) {
+      return a.size() != b.size() ? a.size() < b.size() : a < b;
+    };
+  }
   auto opened = co_await table_type::open(ex, store, db, options);
   if (!opened) {
     std::fprintf(stderr, "dashboard: cannot open the table: %s\n",
@@ -229,6 +244,14 @@ asio::awaitable<int> run(asio::io_context& io, const settings& s,
   }
   std::printf("read-your-writes: %llu checks, %llu violations; other faults %llu; shutdown %s\n",
               u(t.checks), u(t.violations), u(t.faults), shut ? "drained" : "failed");
+  const auto pct = [](std::uint64_t hits, std::uint64_t misses) {
+    return hits + misses == 0 ? 0.0 : 100.0 * static_cast<double>(hits) / (hits + misses);
+  };
+  std::printf("invalidation:   %s; %llu by rows, %llu echoes skipped\n",
+              s.whole_group ? "group" : "rows", u(m.row_invalidations), u(m.echoes_skipped));
+  std::printf("page hit ratio: %.1f%%\n", pct(m.page_hits, m.page_misses));
+  std::printf("row hit ratio: %.1f%%\n", pct(m.row_hits, m.row_misses));
+  std::printf("read-your-writes violations: %llu\n", u(t.violations));
   const bool ok = t.violations == 0 && t.faults == 0 && shut && m.fetch_faults == 0 &&
                   m.write_faults == 0 && m.invalidation_faults == 0 && m.page_hits > 0 &&
                   m.invalidations > 0 && (m.events > 0 || t.external_updates == 0);

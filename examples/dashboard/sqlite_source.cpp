@@ -104,7 +104,8 @@ sqlite_source::~sqlite_source() {
 }
 
 void sqlite_source::on_update(void* self, int op, const char*, const char*, sqlite3_int64 rowid) {
-  static_cast<sqlite_source*>(self)->pending_.push_back({op, rowid});
+  auto* src = static_cast<sqlite_source*>(self);
+  src->pending_.push_back({op, rowid, src->current_tag_});
 }
 
 void sqlite_source::publish_pending() {
@@ -112,7 +113,7 @@ void sqlite_source::publish_pending() {
     const auto kind = p.op == SQLITE_INSERT   ? larder::change_kind::inserted
                       : p.op == SQLITE_DELETE ? larder::change_kind::deleted
                                               : larder::change_kind::updated;
-    larder::change_event event{kind, std::to_string(p.rowid)};
+    larder::change_event event{kind, std::to_string(p.rowid), {}, p.tag};
     if (events_.try_send(std::error_code{}, std::move(event))) {
       published_.fetch_add(1);
     } else {
@@ -214,7 +215,12 @@ larder::result<larder::write_receipt> sqlite_source::apply_now(const larder::wri
 
 asio::awaitable<larder::result<larder::write_receipt>> sqlite_source::apply(
     larder::write_op<json> op) {
-  auto work = [this, op = std::move(op)]() { return apply_now(op); };
+  auto work = [this, op = std::move(op)]() {
+    current_tag_ = op.tag;  // the update hook tags this write's events with it
+    auto out = apply_now(op);
+    current_tag_ = 0;
+    return out;
+  };
   co_return co_await on_db<larder::result<larder::write_receipt>>(work);
 }
 

@@ -64,6 +64,7 @@ class sqlite_source {
   struct pending_event {
     int op;
     std::int64_t rowid;
+    std::uint64_t tag;
   };
 
   sqlite_source(const asio::any_io_executor& ex, std::size_t event_capacity);
@@ -96,6 +97,7 @@ class sqlite_source {
   asio::thread_pool db_{1};
   sqlite3* conn_ = nullptr;
   std::vector<pending_event> pending_;  // database thread only
+  std::uint64_t current_tag_ = 0;       // the table write being applied (database thread)
   asio::experimental::concurrent_channel<void(std::error_code, larder::change_event)> events_;
   std::atomic<bool> overflowed_{false};
   std::atomic<std::uint64_t> published_{0}, lost_{0};

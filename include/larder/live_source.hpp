@@ -39,6 +39,10 @@ struct write_op {
   write_kind kind = write_kind::insert;
   std::string id;
   Row row{};
+  /// Set by the table before it applies the write (zero: none). A source whose change
+  /// feed also reports this write tags those events with it (change_event::tag), so that
+  /// the table does not invalidate a second time what it already invalidated for it.
+  std::uint64_t tag = 0;
 
   static write_op insert(Row row, std::string id = {}) {
     return {write_kind::insert, std::move(id), std::move(row)};
@@ -83,6 +87,11 @@ const char* to_string(write_kind kind) noexcept;
 struct change_event {
   change_kind kind = change_kind::changed;
   std::string id;  ///< the row, for inserted, updated and deleted
+  /// Further rows the same change touched the same way (a statement updating several).
+  std::vector<std::string> more_ids{};
+  /// The write_op::tag of the table's write that made this change, or zero. Only a write
+  /// the source applied for that op may carry it: a table skips events with its own tags.
+  std::uint64_t tag = 0;
 };
 
 /// A master a live_table can read and write. `row_type` is one record. All three are

@@ -11,6 +11,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "larder/any_store.hpp"
 #include "larder/blob.hpp"
@@ -33,8 +34,10 @@ namespace larder {
 ///   applied to the source (transient errors retried with backoff), then the group
 ///   `<cache_key>/` is invalidated, then the caller completes: a caller always reads its
 ///   own write. A failed write leaves the cache as it was and returns the source's error.
-/// - Change events (when `Source` models live_event_source) invalidate the group; a
-///   broken, overflowing or lagging stream invalidates it too.
+/// - Change events (when `Source` models live_event_source) invalidate the group, or with
+///   invalidation_mode::rows only the rows and pages they concern; a broken, overflowing
+///   or lagging stream invalidates the group. Events tagged with the table's own writes
+///   (write_op::tag) are skipped: the write already invalidated what it changed.
 /// - `watch()` streams the table's changes to a dashboard.
 ///
 /// Completion and cancellation: every operation completes on the awaiting coroutine's
@@ -80,7 +83,9 @@ class live_table {
   /// errc::corrupt_entry if the codec cannot read back what it wrote.
   asio::awaitable<result<rows_type>> page(std::uint64_t number) {
     auto key = state_->core.page_key(number);
-    detail::fetch_function fetch = [st = state_, number] { return fetch_page_bytes(st, number); };
+    detail::fetch_rows_function fetch = [st = state_, number](std::vector<std::string>* ids) {
+      return fetch_page_bytes(st, number, ids);
+    };
     return read(state_, detail::read_target::page, std::move(key), std::move(fetch));
   }
 
@@ -88,7 +93,8 @@ class live_table {
   /// too, until the next invalidation).
   asio::awaitable<result<std::optional<row_type>>> row(std::string_view id) {
     auto key = state_->core.row_key(id);
-    detail::fetch_function fetch = [st = state_, id = std::string(id)] {
+    detail::fetch_rows_function fetch = [st = state_,
+                                         id = std::string(id)](std::vector<std::string>*) {
       return fetch_row_bytes(st, id);
     };
     return read_one(state_, std::move(key), std::move(fetch));
@@ -101,7 +107,7 @@ class live_table {
     detail::write_job job;
     job.kind = notification_kind(shared->kind);
     job.id = shared->id;
-    job.apply = [st = state_, shared] { return apply_copy(st, shared); };
+    job.apply = [st = state_, shared](std::uint64_t tag) { return apply_copy(st, shared, tag); };
     return state_->core.submit(std::move(job));
   }
   asio::awaitable<result<write_receipt>> write(const write_op<row_type>& op) {
@@ -197,20 +203,24 @@ class live_table {
 
   // Every attempt gets its own copy: a retried write must not see a moved-from op.
   static asio::awaitable<result<write_receipt>> apply_copy(
-      state_ptr st, std::shared_ptr<const write_op<row_type>> op) {
+      state_ptr st, std::shared_ptr<const write_op<row_type>> op, std::uint64_t tag) {
     write_op<row_type> attempt = *op;
+    attempt.tag = tag;
     co_return co_await st->source->apply(std::move(attempt));
   }
 
-  static asio::awaitable<result<blob>> fetch_page_bytes(state_ptr st, std::uint64_t number) {
+  static asio::awaitable<result<blob>> fetch_page_bytes(state_ptr st, std::uint64_t number,
+                                                        std::vector<std::string>* ids) {
     const page_request request{number, st->core.options().page_size};
     auto rows = co_await st->source->fetch_page(request);
     if (!rows) co_return rows.error();
     rows_type set;
     set.fetched_at = std::chrono::system_clock::now();
     set.rows.reserve(rows->size());
-    for (auto& [id, record] : *rows)
+    for (auto& [id, record] : *rows) {
+      if (ids) ids->push_back(id);
       set.rows.push_back({std::move(id), std::move(record)});
+    }
     co_return st->codec.encode(set);
   }
 
@@ -224,7 +234,8 @@ class live_table {
   }
 
   static asio::awaitable<result<rows_type>> read(state_ptr st, detail::read_target target,
-                                                 std::string key, detail::fetch_function fetch) {
+                                                 std::string key,
+                                                 detail::fetch_rows_function fetch) {
     auto& core = st->core;
     const auto& opts = core.options();
     const auto found = co_await core.cached(key);
@@ -257,8 +268,8 @@ class live_table {
     co_return decoded;
   }
 
-  static asio::awaitable<result<std::optional<row_type>>> read_one(state_ptr st, std::string key,
-                                                                   detail::fetch_function fetch) {
+  static asio::awaitable<result<std::optional<row_type>>> read_one(
+      state_ptr st, std::string key, detail::fetch_rows_function fetch) {
     auto set =
         co_await read(std::move(st), detail::read_target::row, std::move(key), std::move(fetch));
     if (!set) co_return set.error();

@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <system_error>
 
 #include "larder/live_source.hpp"
@@ -16,6 +17,19 @@ namespace larder {
 
 /// The default transient-error test: timeouts, an unreachable backend, EAGAIN and EBUSY.
 bool default_is_transient(std::error_code ec) noexcept;
+
+/// How much a change invalidates (docs/live-table.md, "Invalidation granularity").
+enum class invalidation_mode : unsigned char {
+  /// Every write and event clears the whole group `<cache_key>/`: right for any query.
+  group,
+  /// A change names its rows: an update clears the row's key and the cached pages that
+  /// hold it; an insert or delete clears the row's key and the pages from its position
+  /// onward (with `id_order`, else the group); lost events and unknown changes clear the
+  /// group. Right only when an update never moves a row between pages or in or out of
+  /// the query (ordered and filtered by fields that do not change), or with
+  /// `updates_keep_position` false.
+  rows,
+};
 
 struct live_table_options {
   /// The table's group in the store: entries live under `<cache_key>/`. Must be non-empty
@@ -39,22 +53,37 @@ struct live_table_options {
   bool stale_while_revalidate = false;
   /// Notifications a watcher may leave unread before it is told it lagged.
   std::size_t watch_capacity = 256;
+  invalidation_mode invalidation = invalidation_mode::group;
+  /// With `rows`: true when the query's order is by row id: `id_order(a, b)` says a comes
+  /// before b. Lets an insert or delete clear only the pages at and after its position.
+  std::function<bool(std::string_view, std::string_view)> id_order{};
+  /// With `rows`: false if an update may move a row (the query sorts or filters on a field
+  /// that writes change); updates then clear the group.
+  bool updates_keep_position = true;
+  /// With `rows`: pages whose row ids the table remembers; beyond it the oldest such page
+  /// is removed from the store (a page the table cannot map to its rows is never kept).
+  std::size_t max_tracked_pages = 8192;
+  /// Own writes remembered for recognising their echoes in the change feed.
+  std::size_t max_tracked_writes = 4096;
 };
 
 /// What a table has done since it opened. Every fault is counted here.
 struct live_table_metrics {
   std::uint64_t page_hits = 0, page_misses = 0;
   std::uint64_t row_hits = 0, row_misses = 0;
-  std::uint64_t fetches = 0;         ///< reads from the source (one per shared miss)
-  std::uint64_t shared_fetches = 0;  ///< misses that joined a fetch already running
-  std::uint64_t fetch_faults = 0;    ///< source reads that failed
-  std::uint64_t fills = 0;           ///< row sets written to the store
-  std::uint64_t fills_dropped = 0;   ///< fetched before an invalidation: not stored
-  std::uint64_t fill_faults = 0;     ///< the store refused or failed a fill
-  std::uint64_t store_faults = 0;    ///< store reads that faulted (served from the source)
-  std::uint64_t decode_faults = 0;   ///< entries the codec refused (served from the source)
-  std::uint64_t bypassed_reads = 0;  ///< reads sent to the source while the group was dirty
-  std::uint64_t invalidations = 0;   ///< group invalidations that completed
+  std::uint64_t fetches = 0;            ///< reads from the source (one per shared miss)
+  std::uint64_t shared_fetches = 0;     ///< misses that joined a fetch already running
+  std::uint64_t fetch_faults = 0;       ///< source reads that failed
+  std::uint64_t fills = 0;              ///< row sets written to the store
+  std::uint64_t fills_dropped = 0;      ///< fetched before an invalidation: not stored
+  std::uint64_t fill_faults = 0;        ///< the store refused or failed a fill
+  std::uint64_t store_faults = 0;       ///< store reads that faulted (served from the source)
+  std::uint64_t decode_faults = 0;      ///< entries the codec refused (served from the source)
+  std::uint64_t bypassed_reads = 0;     ///< reads sent to the source while the group was dirty
+  std::uint64_t invalidations = 0;      ///< invalidations that completed (group or rows)
+  std::uint64_t row_invalidations = 0;  ///< of those, ones that cleared only rows and pages
+  std::uint64_t pages_untracked = 0;    ///< pages removed to keep max_tracked_pages
+  std::uint64_t echoes_skipped = 0;     ///< events tagged with this table's own writes
   std::uint64_t invalidation_faults = 0;
   std::uint64_t entries_invalidated = 0;
   std::uint64_t writes = 0, write_faults = 0, write_retries = 0, writes_cancelled = 0;

@@ -23,10 +23,15 @@ fill_guard::id fill_guard::begin_fill(std::string_view key) {
   if (auto it = exact_open_.find(as_absl(key)); it != exact_open_.end()) state.doomed = true;
   if (!state.doomed && prefix_open_ > 0) {
     for (const auto& [sid, s] : scopes_)
-      if (!s.exact && covers(s, key)) {
+      if (!s.exact && !s.tagged && covers(s, key)) {
         state.doomed = true;
         break;
       }
+  }
+  if (!state.doomed && tags_open_ > 0) {
+    for (const auto& [sid, s] : scopes_)
+      if (s.tagged) state.seen.insert(state.seen.end(), s.tags.begin(), s.tags.end());
+    if (state.seen.size() > max_seen_tags) state.doomed = true;
   }
   fills_by_key_[state.key].push_back(f);
   return f;
@@ -36,8 +41,53 @@ bool fill_guard::try_commit(id fill) {
   std::lock_guard lock(mutex_);
   auto it = fills_.find(fill);
   if (it == fills_.end() || it->second.doomed || it->second.committing) return false;
+  // Without a judge, any tag seen may concern this fill.
+  if (!it->second.seen.empty()) {
+    it->second.doomed = true;
+    return false;
+  }
   it->second.committing = true;
   return true;
+}
+
+bool fill_guard::try_commit(id fill,
+                            const std::function<bool(const std::vector<std::string>&)>& stale) {
+  std::lock_guard lock(mutex_);
+  auto it = fills_.find(fill);
+  if (it == fills_.end() || it->second.doomed || it->second.committing) return false;
+  if (!it->second.seen.empty() && stale(it->second.seen)) {
+    it->second.doomed = true;
+    return false;
+  }
+  it->second.committing = true;
+  return true;
+}
+
+fill_guard::opened fill_guard::open_tags(std::vector<std::string> tags) {
+  std::lock_guard lock(mutex_);
+  const id sid = next_++;
+  auto& s = scopes_[sid];
+  s.exact = false;
+  s.tagged = true;
+  s.tags = std::move(tags);
+  ++tags_open_;
+  opened out{sid};
+  // Fills in flight are few (one per key being fetched): a walk is cheap.
+  for (auto& [f, state] : fills_) {
+    if (state.committing) {
+      // Its key may hold a tagged row: let it land before the writer removes anything.
+      state.waited_by.push_back(sid);
+      ++s.pending;
+      ++out.waiting;
+    } else if (!state.doomed) {
+      state.seen.insert(state.seen.end(), s.tags.begin(), s.tags.end());
+      if (state.seen.size() > max_seen_tags) {
+        state.doomed = true;
+        ++out.doomed;
+      }
+    }
+  }
+  return out;
 }
 
 void fill_guard::end_fill(id fill) {
@@ -109,7 +159,9 @@ void fill_guard::close(id scope) {
   auto it = scopes_.find(scope);
   if (it == scopes_.end()) return;
   dropped = std::move(it->second.resume);
-  if (it->second.exact) {
+  if (it->second.tagged) {
+    --tags_open_;
+  } else if (it->second.exact) {
     auto count = exact_open_.find(as_absl(it->second.key));
     if (count != exact_open_.end() && --count->second == 0) exact_open_.erase(count);
   } else {

@@ -34,6 +34,14 @@ namespace larder::detail {
 /// - Fills never wait on writers, writers wait only on fills already writing (one tier
 ///   write each), and writers never exclude each other: no cycle, so no deadlock.
 ///
+/// - Tag scopes (open_tags) are for writers that cannot name the keys they change: the
+///   live table's "row X changed" reaches pages whose rows a fill has not read yet. A tag
+///   scope dooms nothing at once; it appends its tags to every fill not yet committing
+///   (and a fill begun while it is open starts with them), and it waits out every fill
+///   already committing, whatever its key. try_commit(fill, judge) then lets the owner
+///   decide, from what the fill read, whether any tag it saw makes it stale. A fill that
+///   saw more than `max_seen_tags` tags is doomed without asking.
+///
 /// Thread-safe; callbacks run outside the lock. The guard must outlive its tickets and
 /// scopes. This synchronous core has no I/O; `enter` below is its awaitable form.
 class fill_guard {
@@ -44,7 +52,12 @@ class fill_guard {
   /// True: the fill may write now (and must end_fill after). False: a covering writer
   /// overlapped it; it must not write.
   bool try_commit(id fill);
+  /// try_commit, and also false when `stale(tags)` is true for the tags of the tag scopes
+  /// that overlapped the fill (called under the guard's lock: it must not call back).
+  bool try_commit(id fill, const std::function<bool(const std::vector<std::string>&)>& stale);
   void end_fill(id fill);
+
+  static constexpr std::size_t max_seen_tags = 1024;
 
   struct opened {
     id scope;
@@ -53,6 +66,9 @@ class fill_guard {
   };
   /// Open a writer scope over `key` (exact) or every key starting with it.
   opened open(std::string_view key_or_prefix, bool exact);
+  /// Open a tag scope (see above): `tags` reach every fill in flight and every fill begun
+  /// before it closes.
+  opened open_tags(std::vector<std::string> tags);
   /// Call `resume` once the scope is clear: false (and `resume` dropped) if it is clear
   /// already; true if stored, then called exactly once from the end_fill that clears it.
   bool when_clear(id scope, std::function<void()> resume);
@@ -65,11 +81,14 @@ class fill_guard {
   struct fill_state {
     std::string key;
     bool doomed = false, committing = false;
-    std::vector<id> waited_by;  // scopes that opened while this fill was committing
+    std::vector<std::string> seen;  // tags of tag scopes that overlapped it
+    std::vector<id> waited_by;      // scopes that opened while this fill was committing
   };
   struct scope_state {
     std::string key;
     bool exact;
+    std::vector<std::string> tags;  // a tag scope: key empty, not exact
+    bool tagged = false;
     std::size_t pending = 0;
     std::function<void()> resume;
   };
@@ -82,6 +101,7 @@ class fill_guard {
   absl::flat_hash_map<id, scope_state> scopes_;
   absl::flat_hash_map<std::string, std::size_t> exact_open_;  // open exact scopes per key
   std::size_t prefix_open_ = 0;
+  std::size_t tags_open_ = 0;
 };
 
 /// A fill from begin to end: ends it on destruction, whether it committed or not.
@@ -93,6 +113,9 @@ class fill_ticket {
   fill_ticket& operator=(fill_ticket&&) = delete;
   ~fill_ticket() { end(); }
   bool try_commit() { return guard_ && guard_->try_commit(id_); }
+  bool try_commit(const std::function<bool(const std::vector<std::string>&)>& stale) {
+    return guard_ && guard_->try_commit(id_, stale);
+  }
   void end() {
     if (auto* g = std::exchange(guard_, nullptr)) g->end_fill(id_);
   }
@@ -132,6 +155,26 @@ inline asio::awaitable<writer_scope> enter(fill_guard& guard, std::string_view k
   writer_scope scope(guard, o);
   if (o.waiting > 0) {
     // An event, not a poll: the end_fill that clears the scope posts this handler.
+    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+        [&guard, id = o.scope](auto handler) {
+          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+          auto resume = [shared] {
+            auto ex = asio::get_associated_executor(*shared);
+            asio::post(ex, std::move(*shared));
+          };
+          if (!guard.when_clear(id, resume)) resume();
+        },
+        asio::use_awaitable);
+  }
+  co_return std::move(scope);
+}
+
+/// enter() for a tag scope: open it and suspend until every fill committing at the time
+/// has ended.
+inline asio::awaitable<writer_scope> enter_tags(fill_guard& guard, std::vector<std::string> tags) {
+  const auto o = guard.open_tags(std::move(tags));
+  writer_scope scope(guard, o);
+  if (o.waiting > 0) {
     co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
         [&guard, id = o.scope](auto handler) {
           auto shared = std::make_shared<decltype(handler)>(std::move(handler));

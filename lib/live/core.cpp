@@ -5,6 +5,8 @@
 #include <asio/experimental/channel_error.hpp>
 #include <asio/this_coro.hpp>
 
+#include <random>
+
 #include "live/core_impl.hpp"
 
 namespace larder::detail {
@@ -17,7 +19,14 @@ live_core::impl::impl(asio::any_io_executor ex, any_store s, live_table_options 
       queue(executor, options.queue_capacity),
       worker_done(executor, 1),
       consumer_done(executor, 1),
-      consumer_strand(asio::make_strand(executor)) {}
+      consumer_strand(asio::make_strand(executor)),
+      index(options.max_tracked_pages, options.page_size, options.id_order,
+            options.updates_keep_position) {
+  // Tags of other tables (in this process or another) over the same master must not
+  // collide with ours: a random high half, a counter below.
+  std::random_device random;
+  own_nonce = (static_cast<std::uint64_t>(random()) << 32) | 1u;
+}
 
 result<live_core> live_core::create(asio::any_io_executor executor, any_store store,
                                     live_table_options options) {
@@ -29,7 +38,9 @@ result<live_core> live_core::create(asio::any_io_executor executor, any_store st
     return errc::invalid_argument;
   if (options.initial_backoff.count() < 0 || options.max_backoff < options.initial_backoff)
     return errc::invalid_argument;
-  if (options.watch_capacity == 0) return errc::invalid_argument;
+  if (options.watch_capacity == 0 || options.max_tracked_writes == 0) return errc::invalid_argument;
+  if (options.invalidation == invalidation_mode::rows && options.max_tracked_pages == 0)
+    return errc::invalid_argument;
   return live_core(
       std::make_shared<impl>(std::move(executor), std::move(store), std::move(options)));
 }
@@ -44,10 +55,16 @@ const std::string& live_core::group_prefix() const noexcept {
   return impl_->prefix;
 }
 std::string live_core::page_key(std::uint64_t number) const {
-  return impl_->prefix + "page/" + std::to_string(number);
+  return impl_->page_key(number);
 }
 std::string live_core::row_key(std::string_view id) const {
-  std::string key = impl_->prefix + "id/";
+  return impl_->row_key(id);
+}
+std::string live_core::impl::page_key(std::uint64_t number) const {
+  return prefix + "page/" + std::to_string(number);
+}
+std::string live_core::impl::row_key(std::string_view id) const {
+  std::string key = prefix + "id/";
   key.append(id);
   return key;
 }
@@ -92,17 +109,28 @@ asio::awaitable<lookup> live_core::cached(std::string_view key) {
 }
 
 asio::awaitable<result<blob>> live_core::fetch_shared(std::string_view key, fetch_function fetch) {
+  fetch_rows_function rows = [fetch = std::move(fetch)](std::vector<std::string>*) {
+    return fetch();
+  };
+  co_return co_await fetch_shared(key, std::move(rows));
+}
+
+asio::awaitable<result<blob>> live_core::fetch_shared(std::string_view key,
+                                                      fetch_rows_function fetch) {
   auto self = impl_;
   // Named, not a temporary in the co_await (the GCC 12 rules in docs/ARCHITECTURE.md).
   // `self` keeps the state alive for the whole await; the lambda holds a plain pointer.
-  auto join = [state = self.get()](std::string_view k, const asio::any_io_executor& ex,
-                                   std::unique_ptr<flight_waiter> waiter, load_function load) {
-    state->join(k, ex, std::move(waiter), std::move(load));
+  // The ids the fetch read reach the leader through `ids` (a follower's copy is unused).
+  auto ids = std::make_shared<std::vector<std::string>>();
+  load_function load = [fetch = std::move(fetch), sink = ids.get()] { return fetch(sink); };
+  auto join = [state = self.get(), ids](std::string_view k, const asio::any_io_executor& ex,
+                                        std::unique_ptr<flight_waiter> waiter, load_function load) {
+    state->join(k, ex, std::move(waiter), std::move(load), ids);
   };
-  co_return co_await detail::await_flight(key, std::move(fetch), join);
+  co_return co_await detail::await_flight(key, std::move(load), join);
 }
 
-bool live_core::start_refresh(std::string_view key, fetch_function fetch) {
+bool live_core::start_refresh(std::string_view key, fetch_rows_function fetch) {
   auto& self = *impl_;
   std::shared_ptr<flight> f;
   {
@@ -113,12 +141,15 @@ bool live_core::start_refresh(std::string_view key, fetch_function fetch) {
     if (!f) return false;
   }
   self.add(live_stat::refreshes);
-  self.lead(self.executor, std::string(key), std::move(f), std::move(fetch));
+  auto ids = std::make_shared<std::vector<std::string>>();
+  load_function load = [fetch = std::move(fetch), sink = ids.get()] { return fetch(sink); };
+  self.lead(self.executor, std::string(key), std::move(f), std::move(load), std::move(ids));
   return true;
 }
 
 void live_core::impl::join(std::string_view key, const asio::any_io_executor& ex,
-                           std::unique_ptr<flight_waiter> waiter, fetch_function fetch) {
+                           std::unique_ptr<flight_waiter> waiter, load_function fetch,
+                           id_sink ids) {
   flight_table::joined joined;
   {
     std::lock_guard lock(mutex);
@@ -130,17 +161,17 @@ void live_core::impl::join(std::string_view key, const asio::any_io_executor& ex
       return;
     }
   }
-  lead(ex, std::string(key), std::move(joined.f), std::move(fetch));
+  lead(ex, std::string(key), std::move(joined.f), std::move(fetch), std::move(ids));
 }
 
 void live_core::impl::lead(const asio::any_io_executor& ex, std::string key,
-                           std::shared_ptr<flight> f, fetch_function fetch) {
+                           std::shared_ptr<flight> f, load_function fetch, id_sink ids) {
   // Detached on the first caller's executor: cancelling that caller cancels only its
   // own wait, never the fetch the others wait for.
   asio::co_spawn(
       ex,
-      [self = shared_from_this(), key = std::move(key), f = std::move(f),
-       fetch = std::move(fetch)]() -> asio::awaitable<void> {
+      [self = shared_from_this(), key = std::move(key), f = std::move(f), fetch = std::move(fetch),
+       ids = std::move(ids)]() -> asio::awaitable<void> {
         // However this coroutine ends (the store's put may throw), the flight leaves the
         // table and every waiter completes.
         flight_lead lead(f, [self, key](const flight* done) {
@@ -153,7 +184,7 @@ void live_core::impl::lead(const asio::any_io_executor& ex, std::string key,
         lead.set_outcome(out);
         self->add(live_stat::fetches);
         if (out)
-          co_await self->install(key, *out, install);
+          co_await self->install(key, *out, install, *ids);
         else
           self->add(live_stat::fetch_faults);
         lead.finish(out);
@@ -165,13 +196,40 @@ void live_core::impl::lead(const asio::any_io_executor& ex, std::string key,
 }
 
 asio::awaitable<void> live_core::impl::install(const std::string& key, const blob& value,
-                                               fill_ticket& ticket) {
+                                               fill_ticket& ticket,
+                                               const std::vector<std::string>& ids) {
   // Committed, the fill is one an invalidation waits out before it removes anything, so
   // the put below can never land after a removal it should have preceded; refused, an
-  // invalidation began since the fetch did.
-  if (!ticket.try_commit() || dirty.load()) {
+  // invalidation began since the fetch did (the group's, or one of rows this fill read:
+  // the guard's tags are judged against the rows it holds).
+  const std::string_view rest = std::string_view(key).substr(prefix.size());
+  const bool is_page = rest.starts_with("page/");
+  const bool committed = is_page ? ticket.try_commit([&](const std::vector<std::string>& tags) {
+    return index.page_stale(ids, tags);
+  })
+                                 : ticket.try_commit([&](const std::vector<std::string>& tags) {
+                                     return page_index::row_stale(rest.substr(3), tags);
+                                   });
+  if (!committed || dirty.load()) {
     add(live_stat::fills_dropped);
     co_return;
+  }
+  if (is_page && options.invalidation == invalidation_mode::rows) {
+    // Known before it is stored: a writer that waits this fill out finds its rows.
+    std::optional<std::uint64_t> dropped;
+    {
+      std::lock_guard lock(index_mutex);
+      dropped = index.record(std::stoull(std::string(rest.substr(5))), ids);
+    }
+    if (dropped) {
+      // A page the index forgot could go stale unseen: it leaves the store first.
+      add(live_stat::pages_untracked);
+      const auto gone = co_await store.erase(page_key(*dropped));
+      if (!gone) {
+        dirty.store(true);
+        add(live_stat::invalidation_faults);
+      }
+    }
   }
   const auto ec = co_await store.put(key, value);
   ticket.end();
@@ -197,6 +255,10 @@ asio::awaitable<result<std::uint64_t>> live_core::impl::invalidate(
     auto scope = co_await enter(fills, prefix, false);
     removed = co_await store.invalidate_prefix(prefix);
     if (removed) {
+      {
+        std::lock_guard lock(index_mutex);
+        index.clear();
+      }
       dirty.store(false);
       add(live_stat::invalidations);
       add(live_stat::entries_invalidated, *removed);
@@ -211,6 +273,111 @@ asio::awaitable<result<std::uint64_t>> live_core::impl::invalidate(
     publish(*note);
   }
   co_return removed;
+}
+
+asio::awaitable<result<std::uint64_t>> live_core::invalidate_change(live_notification note,
+                                                                    std::vector<std::string> ids) {
+  co_return co_await impl_->invalidate_change(std::move(note), std::move(ids));
+}
+
+asio::awaitable<result<std::uint64_t>> live_core::impl::invalidate_change(
+    live_notification note, std::vector<std::string> ids) {
+  auto self = shared_from_this();
+  std::optional<live_notification> out = std::move(note);
+  if (options.invalidation == invalidation_mode::group || is_resync(out->kind)) {
+    co_return co_await invalidate(std::move(out));
+  }
+  // The tags a fill in flight judges by what it read; the plan is taken once every fill
+  // already storing has landed (and recorded its rows).
+  std::vector<std::string> tags;
+  for (const auto& id : ids)
+    tags.push_back(out->kind == change_kind::updated ? update_tag(id) : shift_tag(id));
+  result<std::uint64_t> removed = std::uint64_t{0};
+  bool group = false;
+  {
+    {
+      std::lock_guard lock(mutex);
+      generation.fetch_add(1);
+      // A reader arriving after this change must not join a fetch begun before it: the
+      // rows' flights, and every page's, since a page in flight has not said what it holds.
+      for (const auto& id : ids)
+        flights.detach(row_key(id), true);
+      flights.detach(prefix + "page/", false);
+    }
+    auto scope = co_await enter_tags(fills, std::move(tags));
+    invalidation_plan plan;
+    {
+      std::lock_guard lock(index_mutex);
+      plan = index.take(out->kind, ids);
+    }
+    if (plan.group) {
+      group = true;
+    } else {
+      std::uint64_t n = 0;
+      bool failed = false;
+      std::vector<std::string> keys;
+      for (const auto& id : plan.row_ids)
+        keys.push_back(row_key(id));
+      for (const auto page : plan.pages)
+        keys.push_back(page_key(page));
+      for (const auto& key : keys) {
+        const auto gone = co_await store.erase(key);
+        if (!gone)
+          failed = true;
+        else if (*gone)
+          ++n;
+      }
+      if (failed) {
+        // An entry may still hold the old rows: bypass the store until a group
+        // invalidation succeeds.
+        dirty.store(true);
+        add(live_stat::invalidation_faults);
+        removed = make_error_code(errc::io_error);
+      } else {
+        add(live_stat::invalidations);
+        add(live_stat::row_invalidations);
+        add(live_stat::entries_invalidated, n);
+        removed = n;
+      }
+    }
+  }
+  if (group) co_return co_await invalidate(std::move(out));
+  out->generation = generation.load();
+  publish(*out);
+  co_return removed;
+}
+
+std::uint64_t live_core::impl::own_begin() {
+  std::lock_guard lock(own_mutex);
+  const std::uint64_t tag = own_nonce + (++own_next << 1);
+  own[tag] = own_write{};
+  own_order.push_back(tag);
+  while (own_order.size() > options.max_tracked_writes) {
+    own.erase(own_order.front());
+    own_order.pop_front();
+  }
+  return tag;
+}
+
+bool live_core::impl::own_echo(std::uint64_t tag) {
+  if (tag == 0) return false;
+  std::lock_guard lock(own_mutex);
+  auto it = own.find(tag);
+  if (it == own.end()) return false;
+  it->second.echoed = true;
+  return true;
+}
+
+bool live_core::impl::own_end(std::uint64_t tag, bool applied) {
+  std::lock_guard lock(own_mutex);
+  auto it = own.find(tag);
+  if (it == own.end()) return false;
+  it->second.done = true;
+  if (applied) return false;
+  // Not applied: later events with this tag are not ours to skip.
+  const bool lost = it->second.echoed;
+  own.erase(it);
+  return lost;
 }
 
 std::shared_ptr<watch_channel> live_core::watch(const asio::any_io_executor& executor) {
@@ -279,6 +446,9 @@ live_table_metrics live_core::metrics() const {
   m.decode_faults = get(live_stat::decode_faults);
   m.bypassed_reads = get(live_stat::bypassed_reads);
   m.invalidations = get(live_stat::invalidations);
+  m.row_invalidations = get(live_stat::row_invalidations);
+  m.pages_untracked = get(live_stat::pages_untracked);
+  m.echoes_skipped = get(live_stat::echoes_skipped);
   m.invalidation_faults = get(live_stat::invalidation_faults);
   m.entries_invalidated = get(live_stat::entries_invalidated);
   m.writes = get(live_stat::writes);

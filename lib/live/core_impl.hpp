@@ -1,6 +1,8 @@
 // The shared state behind detail::live_core (private to lib/live/).
 #pragma once
 
+#include <absl/container/flat_hash_map.h>
+
 #include <array>
 #include <asio/any_io_executor.hpp>
 #include <asio/awaitable.hpp>
@@ -9,6 +11,7 @@
 #include <asio/strand.hpp>
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -18,6 +21,7 @@
 #include "core/fill_guard.hpp"
 #include "core/single_flight.hpp"
 #include "larder/detail/live_core.hpp"
+#include "live/page_index.hpp"
 
 namespace larder::detail {
 
@@ -36,6 +40,9 @@ enum class live_stat : unsigned {
   decode_faults,
   bypassed_reads,
   invalidations,
+  row_invalidations,
+  pages_untracked,
+  echoes_skipped,
   invalidation_faults,
   entries_invalidated,
   writes,
@@ -73,12 +80,23 @@ struct live_core::impl : std::enable_shared_from_this<live_core::impl> {
   }
 
   // Reads (core.cpp).
+  using id_sink = std::shared_ptr<std::vector<std::string>>;
   void join(std::string_view key, const asio::any_io_executor& executor,
-            std::unique_ptr<flight_waiter> waiter, fetch_function fetch);
+            std::unique_ptr<flight_waiter> waiter, load_function load, id_sink ids);
   void lead(const asio::any_io_executor& executor, std::string key, std::shared_ptr<flight> f,
-            fetch_function fetch);
-  asio::awaitable<void> install(const std::string& key, const blob& value, fill_ticket& ticket);
+            load_function load, id_sink ids);
+  asio::awaitable<void> install(const std::string& key, const blob& value, fill_ticket& ticket,
+                                const std::vector<std::string>& ids);
   asio::awaitable<result<std::uint64_t>> invalidate(std::optional<live_notification> note);
+  asio::awaitable<result<std::uint64_t>> invalidate_change(live_notification note,
+                                                           std::vector<std::string> ids);
+  std::string page_key(std::uint64_t number) const;
+  std::string row_key(std::string_view id) const;
+
+  // The table's own writes, by tag (write_op::tag), for recognising their echoes.
+  std::uint64_t own_begin();
+  bool own_echo(std::uint64_t tag);               // an event carries `tag`: true if it is ours
+  bool own_end(std::uint64_t tag, bool applied);  // true: failed, yet its echo was skipped
   void publish(const live_notification& note);
   void close_watchers();
 
@@ -103,6 +121,17 @@ struct live_core::impl : std::enable_shared_from_this<live_core::impl> {
   std::atomic<bool> dirty{false};
   std::atomic<bool> healing{false};
   fill_guard fills;
+  // With invalidation_mode::rows: cached pages and the rows they hold.
+  std::mutex index_mutex;
+  page_index index;
+
+  struct own_write {
+    bool done = false, echoed = false;
+  };
+  std::mutex own_mutex;
+  std::uint64_t own_nonce = 0, own_next = 0;
+  absl::flat_hash_map<std::uint64_t, own_write> own;
+  std::deque<std::uint64_t> own_order;  // oldest first, bounded by max_tracked_writes
 
   std::mutex mutex;  // flights, and the queue's bookkeeping below
   flight_table flights;

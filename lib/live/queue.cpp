@@ -80,8 +80,18 @@ asio::awaitable<void> event_consumer(std::shared_ptr<live_core::impl> self, even
     backoff = self->options.initial_backoff;
     self->add(live_stat::events);
     if (is_resync(event->kind)) self->add(live_stat::resyncs);
-    note = live_notification{event->kind, std::move(event->id), 0};
-    (void)co_await self->invalidate(std::move(note));
+    if (!is_resync(event->kind) && self->own_echo(event->tag)) {
+      // This table's own write, reported back: the worker invalidates (or already did)
+      // what it changed before acknowledging it, and watchers hear of it from there.
+      self->add(live_stat::echoes_skipped);
+      continue;
+    }
+    std::vector<std::string> ids;
+    if (!event->id.empty()) ids.push_back(event->id);
+    for (auto& id : event->more_ids)
+      ids.push_back(std::move(id));
+    live_notification change{event->kind, std::move(event->id), 0};
+    (void)co_await self->invalidate_change(std::move(change), std::move(ids));
   }
   (void)self->consumer_done.try_send(std::error_code{}, true);
 }
@@ -91,9 +101,10 @@ asio::awaitable<void> event_consumer(std::shared_ptr<live_core::impl> self, even
 asio::awaitable<result<write_receipt>> live_core::impl::run(write_job& job) {
   auto backoff = options.initial_backoff;
   result<write_receipt> outcome = errc::loader_failed;
+  const std::uint64_t tag = own_begin();
   for (unsigned attempt = 1;; ++attempt) {
     try {
-      outcome = co_await job.apply();
+      outcome = co_await job.apply(tag);
     } catch (...) {
       outcome = errc::loader_failed;  // a throwing source must not end the worker
     }
@@ -106,17 +117,26 @@ asio::awaitable<result<write_receipt>> live_core::impl::run(write_job& job) {
     backoff = next_backoff(backoff, options);
   }
   if (!outcome) {
-    // The source refused: nothing changed there, so the cache stays as it is.
+    // The source refused: nothing changed there, so the cache stays as it is. Unless it
+    // reported a change under this write's tag anyway (skipped as an echo): then what
+    // changed is unknown, and the group goes.
     add(live_stat::write_faults);
+    if (own_end(tag, false)) {
+      std::optional<live_notification> note = live_notification{change_kind::changed, {}, 0};
+      (void)co_await invalidate(std::move(note));
+    }
     co_return outcome;
   }
+  (void)own_end(tag, true);
   add(live_stat::writes);
   // The group goes before the caller hears of its write, so its next read misses and
   // fetches from the source. If the removal fails the group is left dirty and reads
   // bypass the store, which keeps that promise too.
-  std::optional<live_notification> note =
-      live_notification{job.kind, job.id.empty() ? outcome->id : job.id, 0};
-  (void)co_await invalidate(std::move(note));
+  std::string id = job.id.empty() ? outcome->id : job.id;
+  std::vector<std::string> ids;
+  if (job.kind != change_kind::changed && !id.empty()) ids.push_back(id);
+  live_notification note{job.kind, std::move(id), 0};
+  (void)co_await invalidate_change(std::move(note), std::move(ids));
   co_return outcome;
 }
 

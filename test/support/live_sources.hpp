@@ -159,12 +159,12 @@ class memory_source {
       }
       applied_.push_back(receipt.id);
     }
-    on_applied(op.kind, receipt.id);
+    on_applied(op.kind, receipt.id, op.tag);
     co_return receipt;
   }
 
  protected:
-  virtual void on_applied(write_kind, const std::string&) {}
+  virtual void on_applied(write_kind, const std::string&, std::uint64_t) {}
   asio::any_io_executor executor_;
 
  private:
@@ -193,10 +193,13 @@ class evented_source : public memory_source {
   evented_source(asio::any_io_executor ex, std::size_t capacity, bool events_for_writes = true)
       : memory_source(ex), events_(ex, capacity), events_for_writes_(events_for_writes) {}
 
-  void emit(change_kind kind, std::string id = {}) {
-    if (!events_.try_send(std::error_code{}, change_event{kind, std::move(id)}))
+  void emit(change_kind kind, std::string id = {}, std::uint64_t tag = 0) {
+    if (!events_.try_send(std::error_code{}, change_event{kind, std::move(id), {}, tag}))
       overflowed_.store(true);
   }
+  // Events for writes carry the write's tag (write_op::tag), as a source that can tell
+  // its clients' changes apart reports them.
+  bool echo_tags = false;
   // The stream breaks with `ec` (a dropped connection): the reader waiting now, or the
   // next one, gets the error instead of an event.
   void break_stream(std::error_code ec) {
@@ -223,13 +226,13 @@ class evented_source : public memory_source {
   }
 
  protected:
-  void on_applied(write_kind kind, const std::string& id) override {
+  void on_applied(write_kind kind, const std::string& id, std::uint64_t tag) override {
     if (!events_for_writes_) return;
     emit(kind == write_kind::insert      ? change_kind::inserted
          : kind == write_kind::erase     ? change_kind::deleted
          : kind == write_kind::erase_all ? change_kind::changed
                                          : change_kind::updated,
-         id);
+         id, echo_tags ? tag : 0);
   }
 
  private:

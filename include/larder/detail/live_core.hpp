@@ -12,6 +12,7 @@
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <vector>
 
 #include "larder/any_store.hpp"
 #include "larder/blob.hpp"
@@ -24,8 +25,12 @@ namespace larder::detail {
 
 /// Fetches one row set from the source and encodes it.
 using fetch_function = std::function<asio::awaitable<result<blob>>()>;
-/// Applies one write to the source.
-using apply_function = std::function<asio::awaitable<result<write_receipt>>()>;
+/// The same, also appending the ids of the rows it read to `*ids` (the table maps pages
+/// to their rows from them).
+using fetch_rows_function =
+    std::function<asio::awaitable<result<blob>>(std::vector<std::string>* ids)>;
+/// Applies one write to the source, tagging the op with `tag` (write_op::tag).
+using apply_function = std::function<asio::awaitable<result<write_receipt>>(std::uint64_t tag)>;
 /// Waits for the source's next change event.
 using event_function = std::function<asio::awaitable<result<change_event>>()>;
 
@@ -71,14 +76,19 @@ class live_core {
   /// it started, and every waiter receives them. A caller cancelled while waiting
   /// completes with errc::cancelled; the fetch goes on for the others. `key` must stay
   /// valid until completion.
+  asio::awaitable<result<blob>> fetch_shared(std::string_view key, fetch_rows_function fetch);
   asio::awaitable<result<blob>> fetch_shared(std::string_view key, fetch_function fetch);
   /// Start a background fetch for `key` unless one is running; true if started.
-  bool start_refresh(std::string_view key, fetch_function fetch);
+  bool start_refresh(std::string_view key, fetch_rows_function fetch);
 
   /// Bump the generation, drop every entry under the group prefix, then tell watchers.
   /// Completes after the entries are gone (or the removal failed: the group is then
   /// dirty and reads bypass the store until an invalidation succeeds).
   asio::awaitable<result<std::uint64_t>> invalidate(live_notification note);
+  /// What a change to `ids` invalidates under options().invalidation: the group, or the
+  /// rows and the cached pages they concern (docs/live-table.md). Then tells watchers.
+  asio::awaitable<result<std::uint64_t>> invalidate_change(live_notification note,
+                                                           std::vector<std::string> ids);
 
   /// Queue a write behind those already queued (waiting while the queue is full) and
   /// complete when the worker has applied it and invalidated the group, or failed.
