@@ -20,7 +20,7 @@ using larder::detail::mem::prehashed;
 namespace {
 
 entry* make_entry(const std::string& key) {
-  return entry::create(key, larder::blob(std::string("v")), true, false);
+  return entry::create(key, larder::blob(std::string("v")), true, {});
 }
 
 struct owned_index {

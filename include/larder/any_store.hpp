@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "larder/blob.hpp"
+#include "larder/bulk.hpp"
 #include "larder/lookup.hpp"
 #include "larder/metrics.hpp"
 #include "larder/result.hpp"
@@ -43,6 +44,14 @@ class any_store {
   asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix) {
     return impl_->invalidate_prefix(prefix);
   }
+  /// The wrapped store's get_many, or its gets in order (larder/bulk.hpp).
+  asio::awaitable<std::vector<lookup>> get_many(std::span<const key_view> keys) {
+    return impl_->get_many(keys);
+  }
+  /// The wrapped store's put_many, or its puts in order (larder/bulk.hpp).
+  asio::awaitable<std::vector<std::error_code>> put_many(std::span<const put_item> items) {
+    return impl_->put_many(items);
+  }
   metrics_snapshot metrics() const { return impl_->metrics(); }
   const std::string& name() const noexcept { return impl_->name; }
 
@@ -62,6 +71,9 @@ class any_store {
     virtual asio::awaitable<result<bool>> erase(key_view key) = 0;
     virtual asio::awaitable<std::error_code> flush() = 0;
     virtual asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix) = 0;
+    virtual asio::awaitable<std::vector<lookup>> get_many(std::span<const key_view> keys) = 0;
+    virtual asio::awaitable<std::vector<std::error_code>> put_many(
+        std::span<const put_item> items) = 0;
     virtual metrics_snapshot metrics() const = 0;
     std::string name;
   };
@@ -78,6 +90,13 @@ class any_store {
     asio::awaitable<std::error_code> flush() override { return s->flush(); }
     asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix) override {
       return s->invalidate_prefix(prefix);
+    }
+    asio::awaitable<std::vector<lookup>> get_many(std::span<const key_view> keys) override {
+      return larder::get_many(*s, keys);
+    }
+    asio::awaitable<std::vector<std::error_code>> put_many(
+        std::span<const put_item> items) override {
+      return larder::put_many(*s, items);
     }
     metrics_snapshot metrics() const override { return s->metrics(); }
     std::shared_ptr<S> s;

@@ -33,4 +33,21 @@ struct eviction_report {
 using eviction_listener =
     std::function<void(std::string_view key, std::uint64_t bytes, eviction_reason reason)>;
 
+/// Why an entry left a memory store, for the removal listener.
+enum class removal_cause : unsigned char {
+  size,                ///< evicted to keep the entry or byte budget
+  expired,             ///< its time to live or time to idle ran out
+  explicit_removal,    ///< erase()
+  replaced,            ///< a put stored a new value under its key
+  invalidated_prefix,  ///< invalidate_prefix() matched it
+  rejected_put,        ///< a put too large for the store removed the value it held
+};
+
+const char* to_string(removal_cause cause) noexcept;
+
+/// Told of every entry that leaves a store, whatever the cause: its key, its weight and
+/// why. Same threading and exception rules as eviction_listener.
+using removal_listener =
+    std::function<void(std::string_view key, std::uint64_t weight, removal_cause cause)>;
+
 }  // namespace larder

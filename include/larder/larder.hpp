@@ -5,6 +5,7 @@
 
 #include "larder/any_store.hpp"
 #include "larder/blob.hpp"
+#include "larder/bulk.hpp"
 #include "larder/canonical.hpp"
 #include "larder/disk_store.hpp"
 #include "larder/error.hpp"

@@ -42,6 +42,11 @@ struct tier_report {
   std::string name;
   metrics_snapshot metrics;
   std::uint64_t faults = 0;  ///< get/put/erase/flush faults this tier returned to the stack
+  /// puts this tier refused (too large, disabled) while the stack's put went on
+  std::uint64_t refusals = 0;
+  /// The latest refusal: the error and what was refused (key size, value size), or empty.
+  std::error_code last_refusal{};
+  std::string last_refusal_text{};
 };
 
 /// Tiers of any store types, fastest first (memory over disk over Redis).

@@ -8,8 +8,10 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "larder/blob.hpp"
@@ -32,12 +34,28 @@ enum class eviction_policy : unsigned char {
   lru,
 };
 
+/// Options of one put (the async `put` overload and put_now).
+struct put_options {
+  /// This entry's own time to live; nullopt: the store's default_ttl; zero: none.
+  std::optional<std::chrono::milliseconds> ttl{};
+};
+
 struct memory_store_options {
   /// Entry budget for the whole store (split evenly over the shards). 0 disables the store.
   std::uint64_t max_entries = 1'000'000;
-  /// Byte budget for the whole store; an entry weighs its key, its value and
-  /// memory_store::entry_overhead. 0 disables the store.
+  /// Byte budget for the whole store, held exactly: an entry weighs its key, its value and
+  /// memory_store::entry_overhead (or what `weigher` says). Each shard holds a share; a
+  /// shard whose next entry outweighs its share borrows byte credit from a shared pool
+  /// and then from the other shards (which evict to lend it), so one large value fits
+  /// whatever the shard count. 0 disables the store.
   std::uint64_t max_bytes = 512ull << 20;
+  /// Largest value accepted, in bytes; 0: the whole byte budget. A value whose weight
+  /// exceeds max_bytes is refused in any case (errc::value_too_large).
+  std::uint64_t max_value_size = 0;
+  /// The weight of an entry against max_bytes instead of key + value + entry_overhead.
+  /// Called outside any lock, once per put; must not throw. Entries then carry 8 more
+  /// bytes (their weight).
+  std::function<std::uint64_t(std::string_view key, const blob& value)> weigher{};
   /// Rounded up to a power of two, at most 4096; 0 picks one from the budget (up to 64,
   /// at least ~256 entries each).
   unsigned shards = 0;
@@ -48,6 +66,12 @@ struct memory_store_options {
   unsigned small_queue_percent = 2;
   /// Time to live for entries put without their own; zero means no expiry.
   std::chrono::milliseconds default_ttl{0};
+  /// Time to idle: an entry not read (hit) nor written for this long expires; zero: never.
+  /// Each entry then carries 8 more bytes, and every hit refreshes its idle deadline.
+  std::chrono::milliseconds time_to_idle{0};
+  /// The clock for TTL, time to idle and eviction ages; empty: std::chrono::steady_clock.
+  /// Tests inject one to advance time without sleeping. Called from any thread.
+  std::function<std::chrono::steady_clock::time_point()> clock{};
   /// Where the expiry sweeper runs. Without one, expired entries are still never
   /// returned, and are reclaimed whenever their shard is next written.
   std::optional<asio::any_io_executor> sweep_executor{};
@@ -89,12 +113,20 @@ class memory_store {
   std::optional<blob> try_get(key_view key);
 
   /// Store `value` under `key` with the default TTL. Errors: errc::store_disabled (zero
-  /// budget), errc::value_too_large (heavier than one shard's byte budget: the entry
-  /// held under the key is removed too and reported as rejected_put),
+  /// budget), errc::value_too_large (value over max_value_size, or weight over max_bytes:
+  /// the entry held under the key is removed too and reported as rejected_put),
   /// errc::invalid_argument (key longer than max_key_size). Completes at once.
   asio::awaitable<std::error_code> put(key_view key, blob value);
+  /// As put, with this put's own options (its TTL).
+  asio::awaitable<std::error_code> put(key_view key, blob value, put_options options);
   /// As put, with this entry's own time to live (zero: none).
   std::error_code put_now(key_view key, blob value, std::chrono::milliseconds ttl);
+
+  /// One lookup per key, in order, without a coroutine frame per key. Completes at once.
+  asio::awaitable<std::vector<lookup>> get_many(std::span<const key_view> keys);
+  /// One put per pair, in order; one error code per pair. Completes at once.
+  asio::awaitable<std::vector<std::error_code>> put_many(
+      std::span<const std::pair<key_view, blob>> items);
 
   asio::awaitable<result<bool>> erase(key_view key);
   /// Volatile: completes at once with success.
@@ -135,6 +167,10 @@ class memory_store {
   /// evictions of that batch are still reported and released, then the first exception
   /// propagates to the put that caused them (in get_or_load: counted in `errors`).
   void set_eviction_listener(eviction_listener listener);
+  /// Told of every departure with its cause: evicted by size, expired, erased, replaced,
+  /// invalidated by prefix, removed by a refused put. Same rules as the eviction listener;
+  /// both may be set. Set it before sharing the store between threads.
+  void set_removal_listener(removal_listener listener);
   /// Reclaim every expired entry now; returns how many went.
   std::uint64_t reclaim_expired();
 

@@ -20,7 +20,9 @@ struct metrics_snapshot {
   std::uint64_t evicted_bytes = 0;
   std::uint64_t flushes = 0;
   std::uint64_t flush_errors = 0;
-  std::uint64_t errors = 0;   ///< faults of any operation: I/O, corruption, remote down
+  std::uint64_t errors = 0;  ///< faults of any operation: I/O, corruption, remote down
+  /// get_or_load calls that joined a load another call led (each led load is one lookup)
+  std::uint64_t coalesced = 0;
   std::uint64_t entries = 0;  ///< gauge: entries held now
   std::uint64_t bytes = 0;    ///< gauge: bytes held now (keys, values, bookkeeping)
 
@@ -55,6 +57,7 @@ enum class counter : unsigned {
   flush_errors,
   errors,
   lookup_faults,  ///< gets that ended in a fault; lookups = hits + misses + lookup_faults
+  coalesced,      ///< get_or_load callers that joined a flight instead of leading one
   count_
 };
 
@@ -90,6 +93,7 @@ inline metrics_snapshot& metrics_snapshot::operator+=(const metrics_snapshot& o)
   flushes = saturating_add(flushes, o.flushes);
   flush_errors = saturating_add(flush_errors, o.flush_errors);
   errors = saturating_add(errors, o.errors);
+  coalesced = saturating_add(coalesced, o.coalesced);
   entries = saturating_add(entries, o.entries);
   bytes = saturating_add(bytes, o.bytes);
   return *this;
@@ -108,6 +112,7 @@ inline void metric_counters::accumulate_into(metrics_snapshot& out) const noexce
   mine.flushes = get(counter::flushes);
   mine.flush_errors = get(counter::flush_errors);
   mine.errors = get(counter::errors);
+  mine.coalesced = get(counter::coalesced);
   out += mine;
 }
 

@@ -19,6 +19,10 @@ struct default_cache_options {
   /// Memory tier budget (S3-FIFO).
   std::uint64_t memory_bytes = 256ull << 20;
   std::uint64_t memory_entries = 1'000'000;
+  /// Memory tier shards (memory_store_options::shards); 0 picks from the budget.
+  unsigned memory_shards = 0;
+  /// Largest value the memory tier takes; 0: its whole byte budget.
+  std::uint64_t memory_max_value_size = 0;
   /// Disk tier capacity; approximately least recently used entries go past it.
   std::uint64_t disk_bytes = 8ull << 30;
   /// Largest value the disk tier accepts.

@@ -25,7 +25,11 @@ bool is_refusal(std::error_code ec) {
 // write or removal began never joins a load that began before it.
 struct layered_store::impl : std::enable_shared_from_this<impl> {
   impl(std::vector<any_store> t, layered_options o)
-      : tiers(std::move(t)), options(o), tier_faults(tiers.size()) {
+      : tiers(std::move(t)),
+        options(o),
+        tier_faults(tiers.size()),
+        tier_refusals(tiers.size()),
+        last_refusals(tiers.size()) {
     if (tiers.empty()) throw std::invalid_argument("layered_store needs at least one tier");
   }
 
@@ -33,6 +37,12 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
   layered_options options;
   metric_counters counters;
   std::vector<std::atomic<std::uint64_t>> tier_faults;
+  std::vector<std::atomic<std::uint64_t>> tier_refusals;
+  struct refusal {
+    std::error_code ec;
+    std::string text;
+  };
+  std::vector<refusal> last_refusals;  // guarded by report_mutex
 
   mutable std::mutex report_mutex;
   promotion_report report;
@@ -51,6 +61,16 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
     counters.add(counter::errors);
   }
 
+  // A refusal is not a failure of the stack's put, but it must not be silent: counted
+  // per tier, and the latest kept with what was refused.
+  void refused(std::size_t tier, std::error_code ec, key_view key, const blob& value) {
+    tier_refusals[tier].fetch_add(1, std::memory_order_relaxed);
+    std::string text = tiers[tier].name() + " refused a value of " + std::to_string(value.size()) +
+                       " bytes (key of " + std::to_string(key.size()) + " bytes): " + ec.message();
+    std::lock_guard lock(report_mutex);
+    last_refusals[tier] = {ec, std::move(text)};
+  }
+
   void count_withdrawn(std::size_t n) {
     if (n == 0) return;
     std::lock_guard lock(report_mutex);
@@ -67,6 +87,7 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
         ++stored;
       } else if (is_refusal(ec)) {
         if (!first_refusal) first_refusal = ec;
+        refused(i, ec, key, value);
       } else {
         fault(i);
         if (!first_fault) first_fault = ec;
@@ -241,9 +262,17 @@ metrics_snapshot layered_store::metrics() const {
 
 std::vector<tier_report> layered_store::tiers() const {
   std::vector<tier_report> out;
-  for (std::size_t i = 0; i < impl_->tiers.size(); ++i)
-    out.push_back({impl_->tiers[i].name(), impl_->tiers[i].metrics(),
-                   impl_->tier_faults[i].load(std::memory_order_relaxed)});
+  for (std::size_t i = 0; i < impl_->tiers.size(); ++i) {
+    tier_report r{impl_->tiers[i].name(), impl_->tiers[i].metrics(),
+                  impl_->tier_faults[i].load(std::memory_order_relaxed),
+                  impl_->tier_refusals[i].load(std::memory_order_relaxed)};
+    {
+      std::lock_guard lock(impl_->report_mutex);
+      r.last_refusal = impl_->last_refusals[i].ec;
+      r.last_refusal_text = impl_->last_refusals[i].text;
+    }
+    out.push_back(std::move(r));
+  }
   return out;
 }
 
@@ -287,7 +316,12 @@ void layered_store::join_flight(key_view key, const asio::any_io_executor& execu
     std::lock_guard lock(impl_->flight_mutex);
     joined = impl_->flights.join(key, std::move(waiter));
   }
-  if (!joined.leader) return;
+  if (!joined.leader) {
+    // Joined a load another caller leads: counted, so that N callers of one key do not
+    // look like one lookup in the stack's metrics.
+    impl_->counters.add(counter::coalesced);
+    return;
+  }
   asio::co_spawn(
       executor,
       [self = impl_, f = std::move(joined.f), key = std::string(key),

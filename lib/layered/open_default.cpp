@@ -19,8 +19,11 @@ asio::awaitable<result<std::unique_ptr<layered_store>>> open_default(
   disk_options.max_value_size = options.max_value_size;
   auto disk = co_await disk_store::open(engine, std::move(disk_options));
   if (!disk) co_return disk.error();
-  auto memory = std::make_shared<memory_store>(memory_store_options{
-      .max_entries = options.memory_entries, .max_bytes = options.memory_bytes});
+  auto memory = std::make_shared<memory_store>(
+      memory_store_options{.max_entries = options.memory_entries,
+                           .max_bytes = options.memory_bytes,
+                           .max_value_size = options.memory_max_value_size,
+                           .shards = options.memory_shards});
   std::vector<any_store> tiers;
   tiers.emplace_back(std::move(memory), "memory");
   tiers.emplace_back(std::shared_ptr<disk_store>(std::move(*disk)), "disk");

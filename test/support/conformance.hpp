@@ -15,6 +15,7 @@
 #include <tuple>
 
 #include "larder/blob.hpp"
+#include "larder/bulk.hpp"
 #include "larder/fingerprint.hpp"
 #include "larder/store.hpp"
 #include "support/io_runner.hpp"
@@ -389,5 +390,42 @@ TEMPLATE_LIST_TEST_CASE("conformance: metrics match what was done", "[conformanc
       CHECK(m.entries == 0);
       CHECK(m.bytes == 0);
     }
+  });
+}
+
+TEMPLATE_LIST_TEST_CASE("conformance: get_many and put_many keep order and mean get and put",
+                        "[conformance]", conformance_fixtures) {
+  using namespace larder;
+  testing::io_runner runner;
+  TestType fixture(runner.context());
+  auto& s = fixture.store();
+  runner.run([&]() -> asio::awaitable<void> {
+    const std::vector<put_item> items{{"many/a", testing::bytes_of("A")},
+                                      {"many/b", testing::bytes_of("")},
+                                      {"many/c", testing::bytes_of("C")}};
+    const std::span<const put_item> item_span(items);
+    const auto puts = co_await larder::put_many(s, item_span);
+    REQUIRE(puts.size() == 3);
+    for (const auto& ec : puts)
+      CHECK_FALSE(ec);
+    const std::vector<key_view> keys{"many/c", "many/absent", "many/a", "many/b"};
+    const std::span<const key_view> key_span(keys);
+    const auto got = co_await larder::get_many(s, key_span);
+    REQUIRE(got.size() == 4);
+    CHECK(got[1].is_miss());
+    if constexpr (TestType::retains) {
+      REQUIRE(got[0].is_hit());
+      CHECK(got[0].value().view() == "C");
+      REQUIRE(got[2].is_hit());
+      CHECK(got[2].value().view() == "A");
+      REQUIRE(got[3].is_hit());
+      CHECK(got[3].value().empty());
+    } else {
+      CHECK(got[0].is_miss());
+      CHECK(got[2].is_miss());
+    }
+    const std::span<const key_view> no_keys;
+    const auto none = co_await larder::get_many(s, no_keys);
+    CHECK(none.empty());
   });
 }

@@ -4,7 +4,8 @@
 
 namespace larder::detail::mem {
 
-entry* entry::create(std::string_view key, const blob& value, bool inline_value, bool ttl) {
+entry* entry::create(std::string_view key, const blob& value, bool inline_value,
+                     entry_extras extras) {
   const std::size_t key_bytes = key.size();
   std::size_t value_offset = key_bytes;
   if (!inline_value) {
@@ -12,7 +13,10 @@ entry* entry::create(std::string_view key, const blob& value, bool inline_value,
                    sizeof(entry);
   }
   const std::size_t value_bytes = inline_value ? value.size() : sizeof(blob);
-  const std::size_t total = sizeof(entry) + value_offset + value_bytes + (ttl ? 8 : 0);
+  const std::size_t extra_count =
+      (extras.ttl ? 1 : 0) + (extras.idle ? 1 : 0) + (extras.weighed ? 1 : 0);
+  const std::size_t value_end = sizeof(entry) + value_offset + value_bytes;
+  const std::size_t total = extra_count ? extras_offset(value_end) + 8 * extra_count : value_end;
 
   void* memory = ::operator new(total);
   auto* e = new (memory) entry;
@@ -20,7 +24,9 @@ entry* entry::create(std::string_view key, const blob& value, bool inline_value,
   const auto key_size16 = static_cast<std::uint16_t>(key_bytes);
   std::memcpy(e->word(), &key_size16, sizeof key_size16);
   if (!inline_value) e->set_flag(flag_external);
-  if (ttl) e->set_flag(flag_ttl);
+  if (extras.ttl) e->set_flag(flag_ttl);
+  if (extras.idle) e->set_flag(flag_idle);
+  if (extras.weighed) e->set_flag(flag_weighed);
   e->value_size = static_cast<std::uint32_t>(value.size());
   if (key_bytes) std::memcpy(reinterpret_cast<char*>(e + 1), key.data(), key_bytes);
   if (inline_value) {

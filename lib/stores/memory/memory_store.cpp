@@ -41,13 +41,22 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
   explicit impl(memory_store_options o)
       : options(std::move(o)),
         disabled(options.max_entries == 0 || options.max_bytes == 0),
-        epoch(std::chrono::steady_clock::now()) {
+        epoch(options.clock ? options.clock() : std::chrono::steady_clock::now()) {
     const unsigned n = disabled ? 1 : pick_shard_count(options);
     shift = n == 1 ? 0 : 64 - static_cast<unsigned>(std::countr_zero(n));
+    idle_ms = options.time_to_idle.count();
+    max_value_size = options.max_value_size == 0 ? options.max_bytes : options.max_value_size;
+    // Shares are whole bytes; the remainder starts in the pool, so that the limits and the
+    // pool always add up to max_bytes exactly.
+    const std::uint64_t share = options.max_bytes / n;
+    pool.store(options.max_bytes - share * n);
     const detail::mem::shard_config config{
         std::max<std::uint64_t>(1, (options.max_entries + n - 1) / n),
-        std::max<std::uint64_t>(1, options.max_bytes / n), options.policy,
-        std::clamp(options.small_queue_percent, 1u, 50u), options.eager_prefix_index};
+        share,
+        &pool,
+        options.policy,
+        std::clamp(options.small_queue_percent, 1u, 50u),
+        options.eager_prefix_index};
     for (unsigned i = 0; i < n; ++i)
       shards.push_back(std::make_unique<shard>(i, config));
   }
@@ -58,17 +67,23 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
   }
   metric_counters& counters() noexcept { return stripes[thread_stripe()]; }
 
+  std::chrono::steady_clock::time_point clock_now() const {
+    return options.clock ? options.clock() : std::chrono::steady_clock::now();
+  }
   std::int64_t now_ms() const noexcept {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
-                                                                 epoch)
-        .count();
+    return std::chrono::duration_cast<std::chrono::milliseconds>(clock_now() - epoch).count();
   }
   static std::uint32_t seconds(std::int64_t ms) noexcept {
     return static_cast<std::uint32_t>(ms / 1000);
   }
 
   bool expired(const entry* e) const noexcept {
-    return e->has(detail::mem::flag_ttl) && e->deadline_ms() <= now_ms();
+    return e->expires() && e->effective_deadline_ms() <= now_ms();
+  }
+  // A hit: the policy's touch, and a new idle deadline (an atomic store: shared lock).
+  void touch(shard& s, entry* e) {
+    s.touch(e);
+    if (e->has(detail::mem::flag_idle)) e->set_idle_deadline_ms(now_ms() + idle_ms);
   }
 
   // Hand departures to the listener and drop the shard's references, outside the lock.
@@ -80,6 +95,13 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
       if (d.evicted && listener) {
         try {
           listener(d.e->key(), d.weight, d.reason);
+        } catch (...) {
+          if (!thrown) thrown = std::current_exception();
+        }
+      }
+      if (removals) {
+        try {
+          removals(d.e->key(), d.weight, d.cause);
         } catch (...) {
           if (!thrown) thrown = std::current_exception();
         }
@@ -97,7 +119,7 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
     auto take = [&] {
       entry* e = s.find(k);
       if (e && !expired(e)) {
-        s.touch(e);
+        touch(s, e);
         out = e->value();
       }
     };
@@ -126,35 +148,107 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
       return disabled ? errc::store_disabled : errc::invalid_argument;
     }
     const bool has_ttl = ttl.count() > 0;
+    const bool weighed = static_cast<bool>(options.weigher);
+    const std::uint64_t weight =
+        weighed ? options.weigher(key, value) : key.size() + value.size() + entry_overhead;
     const auto now = now_ms();
-    // Build the entry before taking the lock: allocation and copy stay outside it.
-    entry* e = entry::create(key, value, value.size() <= options.inline_value_limit, has_ttl);
-    if (has_ttl) e->set_deadline_ms(now + ttl.count());
-    departures gone;
-    shard::insert_outcome outcome;
     shard& s = shard_for(k.hash);
-    {
-      std::unique_lock lock(s.mutex);
-      if (load) {
-        if (!s.flights.leave(key, load)) {
-          lock.unlock();
-          detail::mem::release(e);
-          return {};
+    departures gone;
+    if (value.size() > max_value_size || weight > options.max_bytes) {
+      // Refused: the key's old value goes too, so no get returns a value older than the
+      // one the caller meant to store.
+      {
+        std::unique_lock lock(s.mutex);
+        if (load) {
+          s.flights.leave(key, load);
+        } else {
+          s.flights.detach(key, true);
         }
-      } else {
-        s.flights.detach(key, true);
+        s.reject(k, seconds(now), gone);
       }
-      if (s.next_deadline() <= now) s.reclaim_expired(now, seconds(now), gone);
-      outcome = s.insert(e, k, seconds(now), gone);
-    }
-    settle(gone);
-    if (outcome == shard::insert_outcome::too_large) {
       counters().add(counter::rejected_puts);
+      settle(gone);
       return errc::value_too_large;
     }
+    // Build the entry before taking the lock: allocation and copy stay outside it.
+    entry* e = entry::create(key, value, value.size() <= options.inline_value_limit,
+                             {.ttl = has_ttl, .idle = idle_ms > 0, .weighed = weighed});
+    if (has_ttl) e->set_deadline_ms(now + ttl.count());
+    if (idle_ms > 0) e->set_idle_deadline_ms(now + idle_ms);
+    if (weighed) e->set_weight(weight);
+    std::uint64_t credit = 0;
+    // A few rounds at most: each borrows what was missing, and only a concurrent borrower
+    // can take it away again in between.
+    for (int round = 0;; ++round) {
+      std::uint64_t missing = 0;
+      {
+        std::unique_lock lock(s.mutex);
+        if (load) {
+          // Still current, or a removal or put of the key detached it: then it stands
+          // down. It leaves the table under the same lock hold as its insert.
+          if (s.flights.find(key).get() != load) {
+            s.add_credit(credit);
+            s.settle_credit();
+            lock.unlock();
+            detail::mem::release(e);
+            settle(gone);
+            return {};
+          }
+        } else if (!load) {
+          s.flights.detach(key, true);
+        }
+        s.add_credit(credit);
+        credit = 0;
+        if (s.next_deadline() <= now) s.reclaim_expired(now, seconds(now), gone);
+        if (s.insert(e, k, seconds(now), gone) == shard::insert_outcome::stored) {
+          if (load) s.flights.leave(key, load);
+          break;
+        }
+        missing = weight - s.limit();
+        if (round == 4) {
+          if (load) s.flights.leave(key, load);
+          s.settle_credit();
+          lock.unlock();
+          detail::mem::release(e);
+          counters().add(counter::rejected_puts);
+          settle(gone);
+          return errc::value_too_large;
+        }
+      }
+      settle(gone);
+      credit = borrow(s, missing, seconds(now));
+    }
+    settle(gone);
     counters().add(counter::puts);
-    if (has_ttl) start_sweeper();
+    if (has_ttl || idle_ms > 0) start_sweeper();
     return {};
+  }
+
+  // Gather `need` bytes of credit for `to`: from the pool, then evenly from the other
+  // shards, then whatever they have left. One shard lock at a time, never with `to`'s.
+  std::uint64_t borrow(const shard& to, std::uint64_t need, std::uint32_t now_s) {
+    std::uint64_t got = 0;
+    auto have = pool.load(std::memory_order_relaxed);
+    std::uint64_t take;
+    do {
+      take = std::min(have, need);
+    } while (take > 0 && !pool.compare_exchange_weak(have, have - take, std::memory_order_relaxed));
+    got += take;
+    const auto others = shards.size() - 1;
+    departures gone;
+    for (int pass = 0; pass < 2 && got < need && others > 0; ++pass) {
+      const auto even = (need - got + others - 1) / others;
+      for (auto& other : shards) {
+        if (got >= need) break;
+        if (other.get() == &to) continue;
+        {
+          std::unique_lock lock(other->mutex);
+          got += other->lend(pass == 0 ? std::min(even, need - got) : need - got, now_s, gone);
+        }
+        settle(gone);
+      }
+    }
+    return got;
   }
 
   void end_flight(const prehashed& k, const detail::flight* load) {
@@ -243,7 +337,11 @@ struct memory_store::impl : std::enable_shared_from_this<impl> {
   unsigned shift = 0;
   std::array<metric_counters, counter_stripes> stripes;
   eviction_listener listener;
+  removal_listener removals;
   std::atomic<bool> sweeper_running{false};
+  std::uint64_t max_value_size = 0;
+  std::int64_t idle_ms = 0;
+  std::atomic<std::uint64_t> pool{0};  // byte credit no shard holds (see shard.hpp)
 };
 
 memory_store::memory_store(memory_store_options options)
@@ -262,6 +360,29 @@ std::optional<blob> memory_store::try_get(key_view key) {
 
 asio::awaitable<std::error_code> memory_store::put(key_view key, blob value) {
   co_return impl_->store(key, value, impl_->options.default_ttl);
+}
+
+asio::awaitable<std::error_code> memory_store::put(key_view key, blob value, put_options options) {
+  co_return impl_->store(key, value, options.ttl.value_or(impl_->options.default_ttl));
+}
+
+asio::awaitable<std::vector<lookup>> memory_store::get_many(std::span<const key_view> keys) {
+  std::vector<lookup> out;
+  out.reserve(keys.size());
+  for (const auto key : keys) {
+    auto found = impl_->find(key);
+    out.push_back(found ? lookup::hit(std::move(*found)) : lookup::miss());
+  }
+  co_return out;
+}
+
+asio::awaitable<std::vector<std::error_code>> memory_store::put_many(
+    std::span<const std::pair<key_view, blob>> items) {
+  std::vector<std::error_code> out;
+  out.reserve(items.size());
+  for (const auto& [key, value] : items)
+    out.push_back(impl_->store(key, value, impl_->options.default_ttl));
+  co_return out;
 }
 
 std::error_code memory_store::put_now(key_view key, blob value, std::chrono::milliseconds ttl) {
@@ -312,6 +433,10 @@ void memory_store::set_eviction_listener(eviction_listener listener) {
   impl_->listener = std::move(listener);
 }
 
+void memory_store::set_removal_listener(removal_listener listener) {
+  impl_->removals = std::move(listener);
+}
+
 std::uint64_t memory_store::reclaim_expired() {
   return impl_->reclaim();
 }
@@ -343,7 +468,7 @@ void memory_store::join_flight(key_view key, const asio::any_io_executor& execut
     std::unique_lock lock(s.mutex);
     // A load may have landed between the caller's try_get and this lock.
     if (entry* e = s.find(k); e && !self.expired(e)) {
-      s.touch(e);
+      self.touch(s, e);
       auto value = e->value();
       lock.unlock();
       waiter->complete(std::move(value));
@@ -351,7 +476,10 @@ void memory_store::join_flight(key_view key, const asio::any_io_executor& execut
     }
     joined = s.flights.join(key, std::move(waiter));
   }
-  if (!joined.leader) return;
+  if (!joined.leader) {
+    self.counters().add(counter::coalesced);
+    return;
+  }
   asio::co_spawn(
       executor,
       [owner = impl_, f = std::move(joined.f), key = std::string(key),
@@ -392,6 +520,24 @@ const char* to_string(eviction_reason reason) noexcept {
       return "rejected put";
     case eviction_reason::expired:
       return "expired";
+  }
+  return "unknown";
+}
+
+const char* to_string(removal_cause cause) noexcept {
+  switch (cause) {
+    case removal_cause::size:
+      return "size";
+    case removal_cause::expired:
+      return "expired";
+    case removal_cause::explicit_removal:
+      return "explicit removal";
+    case removal_cause::replaced:
+      return "replaced";
+    case removal_cause::invalidated_prefix:
+      return "invalidated by prefix";
+    case removal_cause::rejected_put:
+      return "rejected put";
   }
   return "unknown";
 }

@@ -53,6 +53,7 @@ shard::shard(unsigned index, const shard_config& config)
           std::max<std::uint64_t>(1, config.max_entries * config.small_percent / 100)),
       small_target_bytes_(
           std::max<std::uint64_t>(1, config.max_bytes / 100 * config.small_percent)),
+      limit_(config.max_bytes),
       index_(config.max_entries) {
   report_.shard = index;
   ordered_ = config.eager_prefix_index;
@@ -100,7 +101,7 @@ void shard::link(entry* e, std::size_t hash, std::uint64_t weight, bool to_main)
   } else {
     small_.push_back(e, weight);
   }
-  if (e->has(flag_ttl)) track_deadline(e);
+  if (e->expires()) track_deadline(e);
 }
 
 void shard::unlink(entry* e, std::uint64_t weight, std::size_t hash) noexcept {
@@ -109,7 +110,7 @@ void shard::unlink(entry* e, std::uint64_t weight, std::size_t hash) noexcept {
   bytes_ -= weight;
   (e->has(flag_main) ? main_ : small_).unlink(e, weight);
   e->clear_flag(flag_live);
-  if (e->has(flag_ttl)) --live_ttl_entries_;
+  if (e->expires()) --live_ttl_entries_;
   // Removed TTL entries stay in the heap until their deadline; compact when they
   // outnumber the live ones so that overwrite-heavy use cannot grow it without bound.
   if (deadlines_.size() > 64 && deadlines_.size() > 2 * live_ttl_entries_) {
@@ -136,7 +137,10 @@ void shard::record_eviction(entry* e, std::uint64_t weight, eviction_reason reas
   ++report_.entries;
   report_.bytes += weight;
   report_.oldest_age = std::max(report_.oldest_age, age);
-  out.push_back({e, weight, true, reason});
+  out.push_back({e, weight, true, reason,
+                 reason == eviction_reason::expired        ? removal_cause::expired
+                 : reason == eviction_reason::rejected_put ? removal_cause::rejected_put
+                                                           : removal_cause::size});
 }
 
 void shard::evict_one(eviction_reason reason, std::uint32_t now_s, departures& out) {
@@ -183,41 +187,73 @@ void shard::evict_one(eviction_reason reason, std::uint32_t now_s, departures& o
 
 shard::insert_outcome shard::insert(entry* e, const prehashed& k, std::uint32_t now_s,
                                     departures& out) {
+  const auto w = weight_of(e);
+  // Even an empty shard cannot take it: the caller borrows credit and tries again.
+  if (w > limit_) return insert_outcome::needs_credit;
   e->inserted_s = now_s;
   new_batch_ = true;
-  const auto w = weight_of(e);
   bool to_main = false;
   if (entry* old = find(k)) {
     const auto old_w = weight_of(old);
-    if (w > config_.max_bytes) {
-      unlink(old, old_w);
-      record_eviction(old, old_w, eviction_reason::rejected_put, now_s, out);
-      release(e);
-      return insert_outcome::too_large;
-    }
     replace(old, e, k, old_w, w);
-    out.push_back({old, old_w, false, eviction_reason::rejected_put});
+    out.push_back({old, old_w, false, eviction_reason::rejected_put, removal_cause::replaced});
     // The entry count is unchanged; only a heavier value can push the shard over.
-    while (index_.size() > 1 && bytes_ > config_.max_bytes)
+    while (index_.size() > 1 && bytes_ > limit_)
       evict_one(eviction_reason::byte_limit, now_s, out);
+    settle_credit();
     return insert_outcome::stored;
   }
   if (config_.policy == eviction_policy::s3_fifo && ghost_contains(k.hash)) to_main = true;
-  if (w > config_.max_bytes) {
-    release(e);
-    return insert_outcome::too_large;
-  }
   const bool entries_full = index_.size() + 1 > config_.max_entries;
-  const bool bytes_full = bytes_ + w > config_.max_bytes;
+  const bool bytes_full = bytes_ + w > limit_;
   const auto reason = entries_full && bytes_full ? eviction_reason::entry_and_byte_limit
                       : entries_full             ? eviction_reason::entry_limit
                                                  : eviction_reason::byte_limit;
-  while (index_.size() > 0 &&
-         (index_.size() + 1 > config_.max_entries || bytes_ + w > config_.max_bytes)) {
+  while (index_.size() > 0 && (index_.size() + 1 > config_.max_entries || bytes_ + w > limit_)) {
     evict_one(reason, now_s, out);
   }
   link(e, k.hash, w, to_main);
+  settle_credit();
   return insert_outcome::stored;
+}
+
+void shard::reject(const prehashed& k, std::uint32_t now_s, departures& out) {
+  new_batch_ = true;
+  if (entry* old = find(k)) {
+    const auto old_w = weight_of(old);
+    unlink(old, old_w, k.hash);
+    record_eviction(old, old_w, eviction_reason::rejected_put, now_s, out);
+    settle_credit();
+  }
+}
+
+std::uint64_t shard::lend(std::uint64_t want, std::uint32_t now_s, departures& out) {
+  const auto give = std::min(want, limit_);
+  if (give == 0) return 0;
+  new_batch_ = true;
+  while (index_.size() > 0 && bytes_ > limit_ - give)
+    evict_one(eviction_reason::byte_limit, now_s, out);
+  limit_ -= give;
+  return give;
+}
+
+void shard::settle_credit() noexcept {
+  auto& pool = *config_.pool;
+  if (limit_ > config_.max_bytes) {
+    const auto unused = limit_ - std::max(bytes_, config_.max_bytes);
+    if (unused > 0) {
+      limit_ -= unused;
+      pool.fetch_add(unused, std::memory_order_relaxed);
+    }
+  } else if (limit_ < config_.max_bytes) {
+    auto have = pool.load(std::memory_order_relaxed);
+    std::uint64_t take;
+    do {
+      take = std::min(have, config_.max_bytes - limit_);
+      if (take == 0) return;
+    } while (!pool.compare_exchange_weak(have, have - take, std::memory_order_relaxed));
+    limit_ += take;
+  }
 }
 
 void shard::replace(entry* old, entry* e, const prehashed& k, std::uint64_t old_w,
@@ -236,13 +272,13 @@ void shard::replace(entry* old, entry* e, const prehashed& k, std::uint64_t old_
   queue.push_back(e, w);
   bytes_ = bytes_ - old_w + w;
   old->clear_flag(flag_live);
-  if (old->has(flag_ttl)) --live_ttl_entries_;
-  if (e->has(flag_ttl)) track_deadline(e);
+  if (old->expires()) --live_ttl_entries_;
+  if (e->expires()) track_deadline(e);
 }
 
 void shard::track_deadline(entry* e) {
   blob_acquire(e);
-  deadlines_.push_back({e->deadline_ms(), e});
+  deadlines_.push_back({e->effective_deadline_ms(), e});
   std::push_heap(deadlines_.begin(), deadlines_.end(), later<deadline_slot, deadline_slot>);
   ++live_ttl_entries_;
 }
@@ -252,7 +288,8 @@ bool shard::erase(const prehashed& k, departures& out) {
   if (e) {
     const auto w = weight_of(e);
     unlink(e, w, k.hash);
-    out.push_back({e, w, false, eviction_reason::entry_limit});
+    out.push_back({e, w, false, eviction_reason::entry_limit, removal_cause::explicit_removal});
+    settle_credit();
   }
   flights.detach(k.key, true);
   return e != nullptr;
@@ -272,9 +309,10 @@ std::uint64_t shard::erase_prefix(std::string_view prefix, departures& out) {
     entry* e = *it;
     const auto w = weight_of(e);
     unlink(e, w);
-    out.push_back({e, w, false, eviction_reason::entry_limit});
+    out.push_back({e, w, false, eviction_reason::entry_limit, removal_cause::invalidated_prefix});
     ++removed;
   }
+  if (removed) settle_credit();
   flights.detach(prefix, false);
   return removed;
 }
@@ -285,15 +323,25 @@ std::uint64_t shard::reclaim_expired(std::int64_t now_ms, std::uint32_t now_s, d
   while (!deadlines_.empty() && deadlines_.front().deadline_ms <= now_ms) {
     std::pop_heap(deadlines_.begin(), deadlines_.end(), later<deadline_slot, deadline_slot>);
     entry* e = deadlines_.back().e;
-    deadlines_.pop_back();
     if (e->has(flag_live)) {
+      // Time to idle moves an entry's deadline on every hit: a later one goes back in.
+      const auto due = e->effective_deadline_ms();
+      if (due > now_ms) {
+        deadlines_.back().deadline_ms = due;
+        std::push_heap(deadlines_.begin(), deadlines_.end(), later<deadline_slot, deadline_slot>);
+        continue;
+      }
+      deadlines_.pop_back();
       const auto w = weight_of(e);
       unlink(e, w);
       record_eviction(e, w, eviction_reason::expired, now_s, out);
       ++expired;
+    } else {
+      deadlines_.pop_back();
     }
     release(e);  // the heap's reference
   }
+  if (expired) settle_credit();
   return expired;
 }
 

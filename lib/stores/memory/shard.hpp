@@ -6,6 +6,7 @@
 #include <absl/container/btree_set.h>
 #include <absl/container/inlined_vector.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -52,8 +53,9 @@ class entry_queue {
 struct departed {
   entry* e;
   std::uint64_t weight;
-  bool evicted;  // evictions are reported; erasures and replacements are not
+  bool evicted;  // evictions go to the eviction listener; every departure to the removal one
   eviction_reason reason;
+  removal_cause cause;
 };
 
 /// Departures of one operation; most operations have few, so they stay off the heap.
@@ -61,7 +63,9 @@ using departures = absl::InlinedVector<departed, 4>;
 
 struct shard_config {
   std::uint64_t max_entries;
-  std::uint64_t max_bytes;
+  std::uint64_t max_bytes;  // the shard's share of the byte budget
+  // The store's pool of byte credit not held by any shard (see lend and settle_credit).
+  std::atomic<std::uint64_t>* pool;
   eviction_policy policy;
   unsigned small_percent;
   bool eager_prefix_index;
@@ -80,10 +84,25 @@ class shard {
   /// Record a hit. S3-FIFO needs only the shared lock; LRU needs it exclusively.
   void touch(entry* e) noexcept;
 
-  enum class insert_outcome { stored, too_large };
+  enum class insert_outcome { stored, needs_credit };
   /// Insert `e` (owning one reference), replacing any entry under the same key and
-  /// evicting as needed. Departing entries are appended to `out`.
+  /// evicting as needed. Departing entries are appended to `out`. needs_credit: `e`
+  /// outweighs this shard's byte limit even empty; nothing changed and `e` is still the
+  /// caller's (credit_needed() says by how much).
   insert_outcome insert(entry* e, const prehashed& k, std::uint32_t now_s, departures& out);
+  /// Remove the entry under `k` because a put of it was refused (too large).
+  void reject(const prehashed& k, std::uint32_t now_s, departures& out);
+
+  // Byte credit. The byte budget is split into shard limits plus a shared pool, and the
+  // sum never changes, so the store holds at most max_bytes. A shard whose next entry
+  // outweighs its limit borrows: from the pool, then from the other shards (lend), one
+  // lock at a time. A shard above its share returns what it no longer uses to the pool,
+  // and one below takes its share back from it, at the end of each change (settle_credit).
+  std::uint64_t limit() const noexcept { return limit_; }
+  void add_credit(std::uint64_t bytes) noexcept { limit_ += bytes; }
+  /// Give up to `want` bytes of limit, evicting what no longer fits; returns what it gave.
+  std::uint64_t lend(std::uint64_t want, std::uint32_t now_s, departures& out);
+  void settle_credit() noexcept;
   bool erase(const prehashed& k, departures& out);
   std::uint64_t erase_prefix(std::string_view prefix, departures& out);
   /// Expire entries whose deadline has passed.
@@ -120,6 +139,7 @@ class shard {
   shard_config config_;
   std::uint64_t small_target_entries_;
   std::uint64_t small_target_bytes_;
+  std::uint64_t limit_;  // bytes this shard may hold now (its share, plus or minus credit)
 
   entry_index index_;
   // Key order for invalidate_prefix, built on its first use (see erase_prefix).
