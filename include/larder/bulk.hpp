@@ -12,6 +12,15 @@
 #include "larder/lookup.hpp"
 #include "larder/store.hpp"
 
+// GCC 12 warns (-Wsubobject-linkage) when a coroutine template below is instantiated for a
+// store type in an anonymous namespace: the frame it synthesises has a member of that type's
+// reference. The frame never crosses a translation unit, so the warning is noise, and a user
+// building with -Werror must not have to move their store out of an anonymous namespace.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wsubobject-linkage"
+#endif
+
 namespace larder {
 
 /// One key and the value to put under it; both must stay valid until put_many completes.
@@ -62,3 +71,7 @@ asio::awaitable<std::vector<std::error_code>> put_many(S& s, std::span<const put
 }
 
 }  // namespace larder
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif

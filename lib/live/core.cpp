@@ -16,12 +16,12 @@ live_core::impl::impl(asio::any_io_executor ex, any_store s, live_table_options 
       store(std::move(s)),
       options(std::move(o)),
       prefix(options.cache_key + '/'),
+      index(options.max_tracked_pages, options.page_size, options.id_order,
+            options.updates_keep_position),
       queue(executor, options.queue_capacity),
       worker_done(executor, 1),
       consumer_done(executor, 1),
-      consumer_strand(asio::make_strand(executor)),
-      index(options.max_tracked_pages, options.page_size, options.id_order,
-            options.updates_keep_position) {
+      consumer_strand(asio::make_strand(executor)) {
   // Tags of other tables (in this process or another) over the same master must not
   // collide with ours: a random high half, a counter below.
   std::random_device random;
