@@ -42,7 +42,7 @@ constexpr auto as_tuple_awaitable = asio::experimental::as_tuple(asio::use_await
 struct settings {
   int duration_ms = 1500, readers = 4, writers = 2, rows = 200, page_size = 20, threads = 2;
   int ticker_ms = 8;
-  bool whole_group = false;  // --group: the old whole-group invalidation, as a baseline
+  bool whole_group = false;   // --group: the old whole-group invalidation, as a baseline
   int event_capacity = 1024;  // small values show the overflow path: resyncs, not stale pages
   std::string db;
 };
