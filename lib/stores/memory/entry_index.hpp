@@ -21,6 +21,7 @@
 #include <string_view>
 
 #include <absl/hash/hash.h>
+#include <functional>
 
 #include "stores/memory/entry.hpp"
 
@@ -33,8 +34,18 @@ struct prehashed {
   std::size_t hash;
 };
 
+// The index hash is fixed, not seeded per process (absl::Hash mixes in an address, so
+// under ASLR the shard and ghost-set placement, and hence hit ratios, changed from run
+// to run; issue 18). libstdc++'s std::hash for strings is a fixed-seed byte hash; the
+// multiply-xorshift finaliser spreads it over the top bits (shard choice) and the low
+// 16 bits (index tag) alike. The cost: keys are no longer salted against collision
+// flooding, which the bounded probe length of a shard's table limits to that shard.
 inline std::size_t hash_key(std::string_view key) noexcept {
-  return absl::Hash<std::string_view>{}(key);
+  std::uint64_t h = std::hash<std::string_view>{}(key);
+  h ^= h >> 32;
+  h *= 0xd6e8feb86659fd93ULL;
+  h ^= h >> 32;
+  return static_cast<std::size_t>(h);
 }
 
 class entry_index {
