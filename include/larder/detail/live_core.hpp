@@ -1,6 +1,7 @@
 // The row-type-independent machinery of live_table, compiled in lib/live/: keys, the
-// group generation and fill guard, single-flight fetches, the write queue and its worker,
-// the event consumer, watchers and shutdown. live_table<Source, Codec> erases the source
+// group generation and fill guard (with per-page and per-row tag scopes in rows mode),
+// the page index, single-flight fetches, the write queue and its worker, the event
+// consumer, watchers and shutdown. live_table<Source, Codec> erases the source
 // and codec calls into the functions below.
 #pragma once
 
@@ -72,16 +73,17 @@ class live_core {
   void count_stale_served() noexcept;
 
   /// Join the fetch running for `key`, or lead a new one: `fetch` runs detached on this
-  /// coroutine's executor, its bytes are stored unless the group was invalidated since
-  /// it started, and every waiter receives them. A caller cancelled while waiting
-  /// completes with errc::cancelled; the fetch goes on for the others. `key` must stay
-  /// valid until completion.
+  /// coroutine's executor, its bytes are stored unless an invalidation since it started
+  /// covered it (the group, or in rows mode one of the rows it read), and every waiter receives
+  /// them. A caller cancelled while waiting completes with errc::cancelled; the fetch goes on for
+  /// the others. `key` must stay valid until completion.
   asio::awaitable<result<blob>> fetch_shared(std::string_view key, fetch_rows_function fetch);
   asio::awaitable<result<blob>> fetch_shared(std::string_view key, fetch_function fetch);
   /// Start a background fetch for `key` unless one is running; true if started.
   bool start_refresh(std::string_view key, fetch_rows_function fetch);
 
-  /// Bump the generation, drop every entry under the group prefix, then tell watchers.
+  /// Whole-group invalidation (always used for unknown, overflow, lag, reconnect and stream
+  /// errors): bump the generation, drop every entry under the group prefix, tell watchers.
   /// Completes after the entries are gone (or the removal failed: the group is then
   /// dirty and reads bypass the store until an invalidation succeeds).
   asio::awaitable<result<std::uint64_t>> invalidate(live_notification note);
@@ -91,7 +93,8 @@ class live_core {
                                                            std::vector<std::string> ids);
 
   /// Queue a write behind those already queued (waiting while the queue is full) and
-  /// complete when the worker has applied it and invalidated the group, or failed.
+  /// complete when the worker has applied it and invalidated what it changed (the group, or
+  /// in rows mode its rows and their pages), or failed.
   /// errc::shut_down once shutdown began; errc::cancelled if the caller was cancelled
   /// (before it was queued, the write is dropped; after, it still runs in order).
   asio::awaitable<result<write_receipt>> submit(write_job job);
