@@ -129,6 +129,12 @@ TEST_CASE("layered_store: a faulting tier is counted and the read falls through"
   CHECK(tiers[0].name == "broken");
   CHECK(tiers[0].faults >= 4);
   CHECK(tiers[1].faults == 0);
+  // The failed put says which tier took the value and that it was erased again.
+  CHECK(tiers[0].last_put_fault == errc::io_error);
+  CHECK(tiers[0].last_put_fault_text ==
+        "broken faulted on a put of 1 bytes (key of 3 bytes); taken by healthy and erased "
+        "again: no tier holds the key");
+  CHECK(tiers[1].last_put_fault_text.empty());
   const auto m = stack.metrics();
   CHECK(m.hits == 1);
   CHECK(m.lookups == 2);

@@ -47,6 +47,10 @@ struct tier_report {
   /// The latest refusal: the error and what was refused (key size, value size), or empty.
   std::error_code last_refusal{};
   std::string last_refusal_text{};
+  /// The latest put this tier faulted on: which tiers had taken the value and that the
+  /// stack erased it from them again (or that an erase faulted), or empty.
+  std::error_code last_put_fault{};
+  std::string last_put_fault_text{};
 };
 
 /// Tiers of any store types, fastest first (memory over disk over Redis).
@@ -59,6 +63,8 @@ struct tier_report {
 ///   by some tiers (too large for memory) is not a failure. A put that faults leaves the
 ///   key absent: it erases the key from every tier it wrote before it returns, so no tier
 ///   serves the value the put reported as not stored, nor an older one another tier lost.
+///   The faulting tier's report (tiers(), last_put_fault_text) names the tiers that had
+///   taken the value and says it was erased from them.
 /// - erase, invalidate_prefix and flush reach every tier; flush tries them all and returns
 ///   the first error. invalidate_prefix returns the largest count any tier removed.
 /// - A fill (a promotion, a get_or_load install) never lands after a put, erase or

@@ -1,5 +1,6 @@
 #include "larder/layered_store.hpp"
 
+#include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <atomic>
 #include <mutex>
@@ -29,7 +30,8 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
         options(o),
         tier_faults(tiers.size()),
         tier_refusals(tiers.size()),
-        last_refusals(tiers.size()) {
+        last_refusals(tiers.size()),
+        last_faults(tiers.size()) {
     if (tiers.empty()) throw std::invalid_argument("layered_store needs at least one tier");
   }
 
@@ -43,6 +45,7 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
     std::string text;
   };
   std::vector<refusal> last_refusals;  // guarded by report_mutex
+  std::vector<refusal> last_faults;    // a failed put's account, guarded by report_mutex
 
   mutable std::mutex report_mutex;
   promotion_report report;
@@ -77,19 +80,43 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
     report.withdrawn += n;
   }
 
+  // A put that faulted: which tiers took the value before it was erased again, kept on
+  // every tier that faulted so the report says what the bare error code cannot.
+  void put_faulted(const std::vector<std::size_t>& took, const std::vector<std::size_t>& failed,
+                   key_view key, const blob& value, bool rollback_clean) {
+    std::string taken;
+    for (const auto i : took)
+      taken += (taken.empty() ? "" : ", ") + tiers[i].name();
+    std::lock_guard lock(report_mutex);
+    for (const auto i : failed) {
+      std::string text = tiers[i].name() + " faulted on a put of " + std::to_string(value.size()) +
+                         " bytes (key of " + std::to_string(key.size()) + " bytes); ";
+      text += taken.empty() ? std::string("no tier took the value")
+                            : "taken by " + taken +
+                                  (rollback_clean ? " and erased again: no tier holds the key"
+                                                  : ", whose erase faulted: it may still serve it");
+      last_faults[i] = {errc::io_error, std::move(text)};
+    }
+  }
+
   // Put into tiers [0, count): the first fault wins; refusals count only if all refused.
-  asio::awaitable<std::error_code> write_tiers(key_view key, const blob& value, std::size_t count) {
+  // `took` and `failed` (when given) receive the tiers that stored the value and faulted.
+  asio::awaitable<std::error_code> write_tiers(key_view key, const blob& value, std::size_t count,
+                                               std::vector<std::size_t>* took = nullptr,
+                                               std::vector<std::size_t>* failed = nullptr) {
     std::error_code first_fault, first_refusal;
     std::size_t stored = 0;
     for (std::size_t i = 0; i < count; ++i) {
       const auto ec = co_await tiers[i].put(key, value);
       if (!ec) {
         ++stored;
+        if (took) took->push_back(i);
       } else if (is_refusal(ec)) {
         if (!first_refusal) first_refusal = ec;
         refused(i, ec, key, value);
       } else {
         fault(i);
+        if (failed) failed->push_back(i);
         if (!first_fault) first_fault = ec;
       }
     }
@@ -97,11 +124,17 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
     co_return stored == 0 ? first_refusal : std::error_code{};
   }
 
-  asio::awaitable<void> erase_tiers(key_view key, std::size_t count) {
+  // True when every tier's erase succeeded.
+  asio::awaitable<bool> erase_tiers(key_view key, std::size_t count) {
+    bool clean = true;
     for (std::size_t i = 0; i < count; ++i) {
       auto r = co_await tiers[i].erase(key);
-      if (!r) fault(i);
+      if (!r) {
+        fault(i);
+        clean = false;
+      }
     }
+    co_return clean;
   }
 
   // Every writer's first step: detach the flights it covers, open its scope and wait
@@ -178,12 +211,22 @@ asio::awaitable<std::error_code> layered_store::put(key_view key, blob value) {
   auto& self = *impl_;
   auto scope = co_await self.begin_write(key, true);
   const auto count = self.written_tiers();
-  auto outcome = co_await self.write_tiers(key, value, count);
+  std::vector<std::size_t> took, failed;
+  auto outcome = co_await self.write_tiers(key, value, count, &took, &failed);
   if (outcome && !is_refusal(outcome)) {
     // A tier faulted: the put failed, so no tier may serve the new value (a faster tier
     // that took it would serve it until evicted, and a reopen would read the old one).
     // Roll back to absent, still inside the scope so no fill slips in between.
-    co_await self.erase_tiers(key, count);
+    // Only the erases of the tiers that took the value decide whether any still holds it.
+    bool clean = true;
+    for (std::size_t i = 0; i < count; ++i) {
+      auto r = co_await self.tiers[i].erase(key);
+      if (!r) {
+        self.fault(i);
+        if (std::find(took.begin(), took.end(), i) != took.end()) clean = false;
+      }
+    }
+    self.put_faulted(took, failed, key, value, clean);
   }
   self.counters.add(outcome ? counter::rejected_puts : counter::puts);
   co_return outcome;
@@ -270,6 +313,8 @@ std::vector<tier_report> layered_store::tiers() const {
       std::lock_guard lock(impl_->report_mutex);
       r.last_refusal = impl_->last_refusals[i].ec;
       r.last_refusal_text = impl_->last_refusals[i].text;
+      r.last_put_fault = impl_->last_faults[i].ec;
+      r.last_put_fault_text = impl_->last_faults[i].text;
     }
     out.push_back(std::move(r));
   }
