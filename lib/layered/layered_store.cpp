@@ -82,28 +82,29 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
 
   // A put that faulted: which tiers took the value before it was erased again, kept on
   // every tier that faulted so the report says what the bare error code cannot.
-  void put_faulted(const std::vector<std::size_t>& took, const std::vector<std::size_t>& failed,
-                   key_view key, const blob& value, bool rollback_clean) {
+  void put_faulted(const std::vector<std::size_t>& took,
+                   const std::vector<std::pair<std::size_t, std::error_code>>& failed, key_view key,
+                   const blob& value, bool rollback_clean) {
     std::string taken;
     for (const auto i : took)
       taken += (taken.empty() ? "" : ", ") + tiers[i].name();
     std::lock_guard lock(report_mutex);
-    for (const auto i : failed) {
+    for (const auto& [i, ec] : failed) {
       std::string text = tiers[i].name() + " faulted on a put of " + std::to_string(value.size()) +
                          " bytes (key of " + std::to_string(key.size()) + " bytes); ";
       text += taken.empty() ? std::string("no tier took the value")
                             : "taken by " + taken +
                                   (rollback_clean ? " and erased again: no tier holds the key"
                                                   : ", whose erase faulted: it may still serve it");
-      last_faults[i] = {errc::io_error, std::move(text)};
+      last_faults[i] = {ec, std::move(text)};
     }
   }
 
   // Put into tiers [0, count): the first fault wins; refusals count only if all refused.
   // `took` and `failed` (when given) receive the tiers that stored the value and faulted.
-  asio::awaitable<std::error_code> write_tiers(key_view key, const blob& value, std::size_t count,
-                                               std::vector<std::size_t>* took = nullptr,
-                                               std::vector<std::size_t>* failed = nullptr) {
+  asio::awaitable<std::error_code> write_tiers(
+      key_view key, const blob& value, std::size_t count, std::vector<std::size_t>* took = nullptr,
+      std::vector<std::pair<std::size_t, std::error_code>>* failed = nullptr) {
     std::error_code first_fault, first_refusal;
     std::size_t stored = 0;
     for (std::size_t i = 0; i < count; ++i) {
@@ -116,7 +117,7 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
         refused(i, ec, key, value);
       } else {
         fault(i);
-        if (failed) failed->push_back(i);
+        if (failed) failed->emplace_back(i, ec);
         if (!first_fault) first_fault = ec;
       }
     }
@@ -124,17 +125,17 @@ struct layered_store::impl : std::enable_shared_from_this<impl> {
     co_return stored == 0 ? first_refusal : std::error_code{};
   }
 
-  // True when every tier's erase succeeded.
-  asio::awaitable<bool> erase_tiers(key_view key, std::size_t count) {
-    bool clean = true;
+  // Erases from tiers [0, count), counting faults; returns the tiers whose erase faulted.
+  asio::awaitable<std::vector<std::size_t>> erase_tiers(key_view key, std::size_t count) {
+    std::vector<std::size_t> faulted;
     for (std::size_t i = 0; i < count; ++i) {
       auto r = co_await tiers[i].erase(key);
       if (!r) {
         fault(i);
-        clean = false;
+        faulted.push_back(i);
       }
     }
-    co_return clean;
+    co_return faulted;
   }
 
   // Every writer's first step: detach the flights it covers, open its scope and wait
@@ -211,21 +212,18 @@ asio::awaitable<std::error_code> layered_store::put(key_view key, blob value) {
   auto& self = *impl_;
   auto scope = co_await self.begin_write(key, true);
   const auto count = self.written_tiers();
-  std::vector<std::size_t> took, failed;
+  std::vector<std::size_t> took;
+  std::vector<std::pair<std::size_t, std::error_code>> failed;
   auto outcome = co_await self.write_tiers(key, value, count, &took, &failed);
   if (outcome && !is_refusal(outcome)) {
     // A tier faulted: the put failed, so no tier may serve the new value (a faster tier
     // that took it would serve it until evicted, and a reopen would read the old one).
     // Roll back to absent, still inside the scope so no fill slips in between.
     // Only the erases of the tiers that took the value decide whether any still holds it.
-    bool clean = true;
-    for (std::size_t i = 0; i < count; ++i) {
-      auto r = co_await self.tiers[i].erase(key);
-      if (!r) {
-        self.fault(i);
-        if (std::find(took.begin(), took.end(), i) != took.end()) clean = false;
-      }
-    }
+    const auto erase_faults = co_await self.erase_tiers(key, count);
+    const bool clean = std::none_of(erase_faults.begin(), erase_faults.end(), [&](std::size_t i) {
+      return std::find(took.begin(), took.end(), i) != took.end();
+    });
     self.put_faulted(took, failed, key, value, clean);
   }
   self.counters.add(outcome ? counter::rejected_puts : counter::puts);

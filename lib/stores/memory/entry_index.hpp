@@ -20,7 +20,6 @@
 #include <memory>
 #include <string_view>
 
-#include <absl/hash/hash.h>
 #include <functional>
 
 #include "stores/memory/entry.hpp"
