@@ -64,6 +64,16 @@ struct write_receipt {
   std::uint64_t affected = 0;
 };
 
+/// What a returning source did (live_returning_source): the receipt, and the row `id`
+/// as the master holds it once the write committed (empty when the write left no row
+/// there, as an erase does). It must be the committed row itself, not the op's input:
+/// a patch returns the merged row, defaults and triggers applied.
+template <class Row>
+struct applied_write {
+  write_receipt receipt;
+  std::optional<Row> row;
+};
+
 /// What a change event or a table notification says happened.
 enum class change_kind : unsigned char {
   changed,      ///< something in the table changed; no single row named
@@ -112,6 +122,19 @@ concept live_source = requires(S& s, page_request page, std::string_view id,
   { s.fetch_page(page) } -> std::same_as<asio::awaitable<result<row_list<typename S::row_type>>>>;
   { s.fetch_row(id) } -> std::same_as<asio::awaitable<result<std::optional<typename S::row_type>>>>;
   { s.apply(std::move(op)) } -> std::same_as<asio::awaitable<result<write_receipt>>>;
+};
+
+/// A source whose writes can also return the row they left (`RETURNING *`, or a read in
+/// the write's transaction). `apply_returning(op)` does what `apply(op)` does and, in the
+/// same atomic step, reports the committed row. With live_table_options::optimistic_writes
+/// the table stores that row (and the cached pages that hold it) instead of leaving its
+/// next read to miss.
+template <class S>
+concept live_returning_source = live_source<S> &&
+    requires(S& s, write_op<typename S::row_type> op) {
+  {
+    s.apply_returning(std::move(op))
+    } -> std::same_as<asio::awaitable<result<applied_write<typename S::row_type>>>>;
 };
 
 /// A source that also pushes change events. `next_event()` completes with the next event

@@ -31,9 +31,11 @@ namespace larder {
 ///   misses on one key share one fetch from the source, whose rows are stored (unless
 ///   the group was invalidated after the fetch began) and returned to every waiter.
 /// - Writes (`write` and its shorthands) go through one FIFO queue per table. Each is
-///   applied to the source (transient errors retried with backoff), then the group
-///   `<cache_key>/` is invalidated, then the caller completes: a caller always reads its
-///   own write. A failed write leaves the cache as it was and returns the source's error.
+///   applied to the source (transient errors retried with backoff), then what it changed
+///   is invalidated (the group `<cache_key>/`, or in rows mode its row and pages), then
+///   the caller completes: a caller always reads its own write. With optimistic_writes
+///   and a live_returning_source, the row the master returned is stored in their place.
+///   A failed write leaves the cache as it was and returns the source's error.
 /// - Change events (when `Source` models live_event_source) invalidate the group, or with
 ///   invalidation_mode::rows only the rows and pages they concern; a broken, overflowing
 ///   or lagging stream invalidates the group. Events tagged with the table's own writes
@@ -67,6 +69,10 @@ class live_table {
       const asio::any_io_executor& executor, const any_store& store,
       const std::shared_ptr<Source>& source, const live_table_options& options,
       const Codec& codec = Codec{}) {
+    if constexpr (!live_returning_source<Source>) {
+      // Nothing to rewrite the cache with: the source cannot return the rows it wrote.
+      if (options.optimistic_writes) return fail(make_error_code(errc::invalid_argument));
+    }
     auto core = detail::live_core::create(executor, store, options);
     if (!core) return fail(core.error());
     std::unique_ptr<live_table> table(new live_table(std::move(*core), source, codec));
@@ -100,14 +106,22 @@ class live_table {
     return read_one(state_, std::move(key), std::move(fetch));
   }
 
-  /// Queue `op`; completes when it was applied and the group invalidated, or failed.
-  /// errc::shut_down after shutdown began. The receipt carries the id the source gave.
+  /// Queue `op`; completes when it was applied and what it changed invalidated (the
+  /// group, or in rows mode its row and the pages concerned), or failed. With
+  /// optimistic_writes, the row the source returned (and, for an update, the cached pages
+  /// holding it, rewritten) is stored before completion, unless another change overlapped
+  /// the write. errc::shut_down after shutdown began. The receipt carries the id the
+  /// source gave. Cancellation as for every operation (the class comment).
   asio::awaitable<result<write_receipt>> write(write_op<row_type>&& op) {
     auto shared = std::make_shared<const write_op<row_type>>(std::move(op));
     detail::write_job job;
     job.kind = notification_kind(shared->kind);
     job.id = shared->id;
-    job.apply = [st = state_, shared](std::uint64_t tag) { return apply_copy(st, shared, tag); };
+    job.returns_row = live_returning_source<Source> && state_->core.options().optimistic_writes;
+    job.apply = [st = state_, shared](std::uint64_t tag,
+                                      std::optional<detail::write_patch>* patch) {
+      return apply_copy(st, shared, tag, patch);
+    };
     return state_->core.submit(std::move(job));
   }
   asio::awaitable<result<write_receipt>> write(const write_op<row_type>& op) {
@@ -203,10 +217,60 @@ class live_table {
 
   // Every attempt gets its own copy: a retried write must not see a moved-from op.
   static asio::awaitable<result<write_receipt>> apply_copy(
-      state_ptr st, std::shared_ptr<const write_op<row_type>> op, std::uint64_t tag) {
+      state_ptr st, std::shared_ptr<const write_op<row_type>> op, std::uint64_t tag,
+      std::optional<detail::write_patch>* patch) {
     write_op<row_type> attempt = *op;
     attempt.tag = tag;
+    if constexpr (live_returning_source<Source>) {
+      if (patch) {
+        auto applied = co_await st->source->apply_returning(std::move(attempt));
+        if (!applied) co_return applied.error();
+        *patch = make_patch(st, *op, applied->receipt, std::move(applied->row));
+        co_return std::move(applied->receipt);
+      }
+    }
     co_return co_await st->source->apply(std::move(attempt));
+  }
+
+  // The cache's rewrite for a write the source applied and returned `row` for; none
+  // (the write only invalidates) when the answer does not fit the op or fails to encode.
+  static std::optional<detail::write_patch> make_patch(const state_ptr& st,
+                                                       const write_op<row_type>& op,
+                                                       const write_receipt& receipt,
+                                                       std::optional<row_type> row) {
+    std::string id = op.id.empty() ? receipt.id : op.id;
+    if (id.empty() || op.kind == write_kind::erase_all) return std::nullopt;
+    if ((op.kind == write_kind::erase) == row.has_value()) return std::nullopt;
+    rows_type entry;
+    entry.fetched_at = std::chrono::system_clock::now();
+    if (row) entry.rows.push_back({id, *row});
+    auto bytes = st->codec.encode(entry);
+    if (!bytes) return std::nullopt;
+    detail::write_patch patch;
+    patch.row_entry = std::move(*bytes);
+    if (row) {
+      patch.repage = [st, id = std::move(id), record = std::move(*row)](
+                         const blob& page) -> result<std::pair<blob, std::vector<std::string>>> {
+        auto set = st->codec.decode(page.view());
+        if (!set) return set.error();
+        bool found = false;
+        std::vector<std::string> ids;
+        ids.reserve(set->rows.size());
+        for (auto& r : set->rows) {
+          if (r.id == id) {
+            r.record = record;
+            found = true;
+          }
+          ids.push_back(r.id);
+        }
+        // The page changed since the index said it held the row: leave it to its next read.
+        if (!found) return make_error_code(errc::invalid_argument);
+        auto encoded = st->codec.encode(*set);  // keeps the page's fetch time
+        if (!encoded) return encoded.error();
+        return std::pair{std::move(*encoded), std::move(ids)};
+      };
+    }
+    return patch;
   }
 
   static asio::awaitable<result<blob>> fetch_page_bytes(state_ptr st, std::uint64_t number,

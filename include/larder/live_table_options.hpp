@@ -65,6 +65,12 @@ struct live_table_options {
   std::size_t max_tracked_pages = 8192;
   /// Own writes remembered for recognising their echoes in the change feed.
   std::size_t max_tracked_writes = 4096;
+  /// With `rows` and a source modelling live_returning_source: a completed update, insert
+  /// or erase of a named row stores the row the master returned under its row key, and
+  /// an update also rewrites the cached pages that hold it, instead of leaving them to
+  /// miss (docs/live-table.md, "Optimistic writes"). A rewrite that any other change
+  /// overlapped is dropped, never stored. The table refuses the option otherwise.
+  bool optimistic_writes = false;
 };
 
 /// What a table has done since it opened. Every fault is counted here.
@@ -84,10 +90,14 @@ struct live_table_metrics {
   std::uint64_t row_invalidations = 0;  ///< of those, ones that cleared only rows and pages
   std::uint64_t pages_untracked = 0;    ///< pages removed to keep max_tracked_pages
   std::uint64_t echoes_skipped = 0;     ///< events tagged with this table's own writes
+  std::uint64_t patches = 0;            ///< rows and pages rewritten by optimistic writes
+  std::uint64_t patches_dropped = 0;    ///< rewrites another change overlapped: not stored
   std::uint64_t invalidation_faults = 0;
   std::uint64_t entries_invalidated = 0;
   std::uint64_t writes = 0, write_faults = 0, write_retries = 0, writes_cancelled = 0;
-  std::uint64_t events = 0;        ///< change events received
+  /// Change events handled, counted once the event's invalidation completed (a reader
+  /// that sees the count finds its entries gone); resyncs and event_faults likewise.
+  std::uint64_t events = 0;
   std::uint64_t resyncs = 0;       ///< overflow / lagged / reconnected events
   std::uint64_t event_faults = 0;  ///< the event stream failed (then re-read)
   std::uint64_t stale_served = 0, refreshes = 0;

@@ -1,10 +1,11 @@
-// live_core: keys, reads with single-flight fetches, guarded fills, group invalidation,
-// watchers and metrics. Writes, events and shutdown are in queue.cpp.
+// live_core: keys, reads with single-flight fetches, guarded fills, invalidation and
+// metrics. Writes, events and shutdown are in queue.cpp, optimistic rewrites in
+// optimistic.cpp, own-write tags in echoes.cpp, watchers in watchers.cpp.
 #include <asio/co_spawn.hpp>
 #include <asio/detached.hpp>
-#include <asio/experimental/channel_error.hpp>
 #include <asio/this_coro.hpp>
 
+#include <algorithm>
 #include <random>
 
 #include "live/core_impl.hpp"
@@ -40,6 +41,10 @@ result<live_core> live_core::create(asio::any_io_executor executor, any_store st
     return errc::invalid_argument;
   if (options.watch_capacity == 0 || options.max_tracked_writes == 0) return errc::invalid_argument;
   if (options.invalidation == invalidation_mode::rows && options.max_tracked_pages == 0)
+    return errc::invalid_argument;
+  // An optimistic rewrite is judged row by row and page by page: the group mode has no
+  // such scopes, so it could not tell which changes overlapped a rewrite.
+  if (options.optimistic_writes && options.invalidation != invalidation_mode::rows)
     return errc::invalid_argument;
   return live_core(
       std::make_shared<impl>(std::move(executor), std::move(store), std::move(options)));
@@ -195,23 +200,34 @@ void live_core::impl::lead(const asio::any_io_executor& ex, std::string key,
       });
 }
 
+namespace {
+
+// The tags a fill saw, less one occurrence of `own` (the fill's own write's tag).
+std::vector<std::string> without_own(const std::vector<std::string>& tags, std::string_view own) {
+  std::vector<std::string> out = tags;
+  if (own.empty()) return out;
+  if (auto it = std::find(out.begin(), out.end(), own); it != out.end()) out.erase(it);
+  return out;
+}
+
+}  // namespace
+
 asio::awaitable<void> live_core::impl::install(const std::string& key, const blob& value,
                                                fill_ticket& ticket,
-                                               const std::vector<std::string>& ids) {
+                                               const std::vector<std::string>& ids,
+                                               std::string_view own_tag, fill_stats stats) {
   // Committed, the fill is one an invalidation waits out before it removes anything, so
   // the put below can never land after a removal it should have preceded; refused, an
   // invalidation began since the fetch did (the group's, or one of rows this fill read:
   // the guard's tags are judged against the rows it holds).
   const std::string_view rest = std::string_view(key).substr(prefix.size());
   const bool is_page = rest.starts_with("page/");
-  const bool committed = is_page ? ticket.try_commit([&](const std::vector<std::string>& tags) {
-    return index.page_stale(ids, tags);
-  })
-                                 : ticket.try_commit([&](const std::vector<std::string>& tags) {
-                                     return page_index::row_stale(rest.substr(3), tags);
-                                   });
+  const bool committed = ticket.try_commit([&](const std::vector<std::string>& seen) {
+    const auto tags = without_own(seen, own_tag);
+    return is_page ? index.page_stale(ids, tags) : page_index::row_stale(rest.substr(3), tags);
+  });
   if (!committed || dirty.load()) {
-    add(live_stat::fills_dropped);
+    add(stats.dropped);
     co_return;
   }
   if (is_page && options.invalidation == invalidation_mode::rows) {
@@ -233,7 +249,7 @@ asio::awaitable<void> live_core::impl::install(const std::string& key, const blo
   }
   const auto ec = co_await store.put(key, value);
   ticket.end();
-  add(ec ? live_stat::fill_faults : live_stat::fills);
+  add(ec ? live_stat::fill_faults : stats.landed);
 }
 
 asio::awaitable<result<std::uint64_t>> live_core::invalidate(live_notification note) {
@@ -347,85 +363,6 @@ asio::awaitable<result<std::uint64_t>> live_core::impl::invalidate_change(
   co_return removed;
 }
 
-std::uint64_t live_core::impl::own_begin() {
-  std::lock_guard lock(own_mutex);
-  const std::uint64_t tag = own_nonce + (++own_next << 1);
-  own[tag] = own_write{};
-  own_order.push_back(tag);
-  while (own_order.size() > options.max_tracked_writes) {
-    own.erase(own_order.front());
-    own_order.pop_front();
-  }
-  return tag;
-}
-
-bool live_core::impl::own_echo(std::uint64_t tag) {
-  if (tag == 0) return false;
-  std::lock_guard lock(own_mutex);
-  auto it = own.find(tag);
-  if (it == own.end()) return false;
-  it->second.echoed = true;
-  return true;
-}
-
-bool live_core::impl::own_end(std::uint64_t tag, bool applied) {
-  std::lock_guard lock(own_mutex);
-  auto it = own.find(tag);
-  if (it == own.end()) return false;
-  it->second.done = true;
-  if (applied) return false;
-  // Not applied: later events with this tag are not ours to skip.
-  const bool lost = it->second.echoed;
-  own.erase(it);
-  return lost;
-}
-
-std::shared_ptr<watch_channel> live_core::watch(const asio::any_io_executor& executor) {
-  auto& self = *impl_;
-  auto channel = std::make_shared<watch_channel>(executor, self.options.watch_capacity);
-  std::lock_guard lock(self.watch_mutex);
-  if (self.watchers_closed)
-    channel->close();
-  else
-    self.watchers.push_back({channel, false});
-  return channel;
-}
-
-void live_core::impl::publish(const live_notification& note) {
-  std::lock_guard lock(watch_mutex);
-  std::erase_if(watchers, [](const watcher& w) { return w.channel.expired(); });
-  for (auto& w : watchers) {
-    auto channel = w.channel.lock();
-    if (!channel) continue;
-    // A full channel never blocks the table: the watcher is owed one `lagged` (reload
-    // everything) instead of the notifications it missed.
-    if (w.lagged) {
-      if (!channel->try_send(std::error_code{},
-                             live_notification{change_kind::lagged, {}, note.generation})) {
-        add(live_stat::watch_lagged);
-        continue;
-      }
-      w.lagged = false;
-    }
-    if (!channel->try_send(std::error_code{}, note)) {
-      w.lagged = true;
-      add(live_stat::watch_lagged);
-    }
-  }
-}
-
-void live_core::impl::close_watchers() {
-  std::lock_guard lock(watch_mutex);
-  watchers_closed = true;
-  // close() would discard what a watcher has not read yet: end the stream with a final
-  // channel_closed message behind it instead, and close only a channel that is full.
-  const auto closed = make_error_code(asio::experimental::error::channel_closed);
-  for (auto& w : watchers)
-    if (auto channel = w.channel.lock(); channel && !channel->try_send(closed, live_notification{}))
-      channel->close();
-  watchers.clear();
-}
-
 live_table_metrics live_core::metrics() const {
   const auto& self = *impl_;
   auto get = [&](live_stat s) {
@@ -449,6 +386,8 @@ live_table_metrics live_core::metrics() const {
   m.row_invalidations = get(live_stat::row_invalidations);
   m.pages_untracked = get(live_stat::pages_untracked);
   m.echoes_skipped = get(live_stat::echoes_skipped);
+  m.patches = get(live_stat::patches);
+  m.patches_dropped = get(live_stat::patches_dropped);
   m.invalidation_faults = get(live_stat::invalidation_faults);
   m.entries_invalidated = get(live_stat::entries_invalidated);
   m.writes = get(live_stat::writes);

@@ -43,6 +43,8 @@ enum class live_stat : unsigned {
   row_invalidations,
   pages_untracked,
   echoes_skipped,
+  patches,
+  patches_dropped,
   invalidation_faults,
   entries_invalidated,
   writes,
@@ -56,6 +58,28 @@ enum class live_stat : unsigned {
   refreshes,
   watch_lagged,
   count_
+};
+
+/// Which counters a fill's outcome goes to: a fetch's, or an optimistic write's rewrite.
+struct fill_stats {
+  live_stat landed = live_stat::fills;
+  live_stat dropped = live_stat::fills_dropped;
+};
+
+/// An optimistic write's fills, begun before the write reaches the source, so that any
+/// change the guard sees from then on (other than the write's own invalidation) keeps
+/// its rewrites out; `bytes` is each cached page as read then.
+struct optimistic_fills {
+  struct page {
+    page(fill_guard& guard, std::uint64_t n, std::string key)
+        : number(n), ticket(guard, key), bytes() {}
+    std::uint64_t number;
+    fill_ticket ticket;
+    std::optional<blob> bytes;
+  };
+  std::string id;
+  std::optional<fill_ticket> row;
+  std::vector<std::unique_ptr<page>> pages;
 };
 
 /// A write waiting for the worker, and where its outcome goes.
@@ -85,8 +109,11 @@ struct live_core::impl : std::enable_shared_from_this<live_core::impl> {
             std::unique_ptr<flight_waiter> waiter, load_function load, id_sink ids);
   void lead(const asio::any_io_executor& executor, std::string key, std::shared_ptr<flight> f,
             load_function load, id_sink ids);
+  /// Store a fill unless an invalidation overlapped it. `own_tag`: a tag the fill's own
+  /// write opened (an optimistic rewrite's), passed over once when judging staleness.
   asio::awaitable<void> install(const std::string& key, const blob& value, fill_ticket& ticket,
-                                const std::vector<std::string>& ids);
+                                const std::vector<std::string>& ids, std::string_view own_tag = {},
+                                fill_stats stats = {});
   asio::awaitable<result<std::uint64_t>> invalidate(std::optional<live_notification> note);
   asio::awaitable<result<std::uint64_t>> invalidate_change(live_notification note,
                                                            std::vector<std::string> ids);
@@ -99,6 +126,13 @@ struct live_core::impl : std::enable_shared_from_this<live_core::impl> {
   bool own_end(std::uint64_t tag, bool applied);  // true: failed, yet its echo was skipped
   void publish(const live_notification& note);
   void close_watchers();
+
+  // Optimistic writes (optimistic.cpp): begun before the write is applied, landed after
+  // its invalidation.
+  bool optimistic(const write_job& job) const;
+  asio::awaitable<optimistic_fills> begin_optimistic(const write_job& job);
+  asio::awaitable<void> land_optimistic(optimistic_fills& fills, const write_patch& patch,
+                                        change_kind kind);
 
   // Writes, events and shutdown (queue.cpp).
   asio::awaitable<result<write_receipt>> run(write_job& job);

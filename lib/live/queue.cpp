@@ -69,21 +69,23 @@ asio::awaitable<void> event_consumer(std::shared_ptr<live_core::impl> self, even
     if (!event) {
       // A broken stream may have lost events: treat it as a reconnect, so the group is
       // invalidated now and again whenever the stream keeps failing.
-      self->add(live_stat::event_faults);
       note = live_notification{change_kind::reconnected, {}, 0};
       (void)co_await self->invalidate(std::move(note));
+      // Counted once the invalidation completed, so a reader that sees the count also
+      // sees its effect.
+      self->add(live_stat::event_faults);
       asio::steady_timer pause(self->consumer_strand, backoff);
       (void)co_await pause.async_wait(as_tuple_awaitable);
       backoff = next_backoff(backoff, self->options);
       continue;
     }
     backoff = self->options.initial_backoff;
-    self->add(live_stat::events);
-    if (is_resync(event->kind)) self->add(live_stat::resyncs);
-    if (!is_resync(event->kind) && self->own_echo(event->tag)) {
+    const bool resync = is_resync(event->kind);
+    if (!resync && self->own_echo(event->tag)) {
       // This table's own write, reported back: the worker invalidates (or already did)
       // what it changed before acknowledging it, and watchers hear of it from there.
       self->add(live_stat::echoes_skipped);
+      self->add(live_stat::events);
       continue;
     }
     std::vector<std::string> ids;
@@ -92,6 +94,10 @@ asio::awaitable<void> event_consumer(std::shared_ptr<live_core::impl> self, even
       ids.push_back(std::move(id));
     live_notification change{event->kind, std::move(event->id), 0};
     (void)co_await self->invalidate_change(std::move(change), std::move(ids));
+    // Counted after the invalidation, not before: a test (or a metrics reader) waiting
+    // for `events == n` must find the event's pages already gone.
+    self->add(live_stat::events);
+    if (resync) self->add(live_stat::resyncs);
   }
   (void)self->consumer_done.try_send(std::error_code{}, true);
 }
@@ -102,9 +108,15 @@ asio::awaitable<result<write_receipt>> live_core::impl::run(write_job& job) {
   auto backoff = options.initial_backoff;
   result<write_receipt> outcome = errc::loader_failed;
   const std::uint64_t tag = own_begin();
+  // An optimistic write's rewrites begin before the source sees the write, so that any
+  // change overlapping it keeps them out (optimistic.cpp).
+  std::optional<optimistic_fills> rewrites;
+  if (optimistic(job)) rewrites.emplace(co_await begin_optimistic(job));
+  std::optional<write_patch> patch;
   for (unsigned attempt = 1;; ++attempt) {
     try {
-      outcome = co_await job.apply(tag);
+      patch.reset();
+      outcome = co_await job.apply(tag, rewrites ? &patch : nullptr);
     } catch (...) {
       outcome = errc::loader_failed;  // a throwing source must not end the worker
     }
@@ -137,6 +149,9 @@ asio::awaitable<result<write_receipt>> live_core::impl::run(write_job& job) {
   if (job.kind != change_kind::changed && !id.empty()) ids.push_back(id);
   live_notification note{job.kind, std::move(id), 0};
   (void)co_await invalidate_change(std::move(note), std::move(ids));
+  // Landed after the invalidation and before the caller completes: its next read hits
+  // the row the master returned.
+  if (rewrites && patch) co_await land_optimistic(*rewrites, *patch, job.kind);
   co_return outcome;
 }
 

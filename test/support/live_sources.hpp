@@ -243,7 +243,30 @@ class evented_source : public memory_source {
   bool events_for_writes_;
 };
 
+// An evented master whose writes also return the row they left (as `RETURNING *`).
+class returning_source : public evented_source {
+ public:
+  using evented_source::evented_source;
+
+  asio::awaitable<result<applied_write<json>>> apply_returning(write_op<json> op) {
+    const auto kind = op.kind;
+    auto receipt = co_await apply(std::move(op));
+    if (!receipt) co_return receipt.error();
+    applied_write<json> out{*receipt, std::nullopt};
+    if (kind != write_kind::erase && kind != write_kind::erase_all) {
+      auto row = get_direct(receipt->id);
+      if (!row.is_null()) out.row = std::move(row);
+    }
+    returned.fetch_add(1);
+    co_return out;
+  }
+
+  std::atomic<int> returned{0};
+};
+
 static_assert(live_source<memory_source>);
+static_assert(!live_returning_source<evented_source>);
+static_assert(live_returning_source<returning_source>);
 static_assert(!live_event_source<memory_source>);
 static_assert(live_event_source<evented_source>);
 

@@ -10,9 +10,11 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <system_error>
+#include <utility>
 #include <vector>
 
 #include "larder/any_store.hpp"
@@ -30,8 +32,19 @@ using fetch_function = std::function<asio::awaitable<result<blob>>()>;
 /// to their rows from them).
 using fetch_rows_function =
     std::function<asio::awaitable<result<blob>>(std::vector<std::string>* ids)>;
-/// Applies one write to the source, tagging the op with `tag` (write_op::tag).
-using apply_function = std::function<asio::awaitable<result<write_receipt>>(std::uint64_t tag)>;
+/// An optimistic write's rewrite of the cache (live_table_options::optimistic_writes):
+/// the row's new entry, and how to rewrite a cached page that holds the row.
+struct write_patch {
+  blob row_entry;
+  /// The page's bytes with the row replaced, and the ids it holds; an error when the
+  /// page does not decode or no longer holds the row.
+  std::function<result<std::pair<blob, std::vector<std::string>>>(const blob& page)> repage;
+};
+/// Applies one write to the source, tagging the op with `tag` (write_op::tag). With
+/// `patch` set (the job returns rows), also sets `*patch` from the committed row when the
+/// source returned one.
+using apply_function = std::function<asio::awaitable<result<write_receipt>>(
+    std::uint64_t tag, std::optional<write_patch>* patch)>;
 /// Waits for the source's next change event.
 using event_function = std::function<asio::awaitable<result<change_event>>()>;
 
@@ -40,6 +53,7 @@ struct write_job {
   apply_function apply;
   change_kind kind = change_kind::changed;
   std::string id;
+  bool returns_row = false;  ///< `apply` can fill a write_patch
 };
 
 enum class read_target : unsigned char { page, row };
