@@ -150,16 +150,18 @@ asio::awaitable<larder::result<larder::row_list<json>>> sqlite_source::fetch_pag
   co_return co_await on_db<larder::result<larder::row_list<json>>>(work);
 }
 
+larder::result<std::optional<json>> sqlite_source::read_row(const std::string& id) {
+  statement s(conn_, "SELECT id, symbol, price, volume FROM quotes WHERE id = ?");
+  if (!s) return larder::make_error_code(errc::io_error);
+  sqlite3_bind_text(s.get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
+  const int rc = sqlite3_step(s.get());
+  if (rc == SQLITE_ROW) return std::optional<json>(row_of(s.get()));
+  if (rc == SQLITE_DONE) return std::optional<json>();
+  return sqlite_error(rc);
+}
+
 asio::awaitable<larder::result<std::optional<json>>> sqlite_source::fetch_row(std::string_view id) {
-  auto work = [this, id = std::string(id)]() -> larder::result<std::optional<json>> {
-    statement s(conn_, "SELECT id, symbol, price, volume FROM quotes WHERE id = ?");
-    if (!s) return larder::make_error_code(errc::io_error);
-    sqlite3_bind_text(s.get(), 1, id.c_str(), -1, SQLITE_TRANSIENT);
-    const int rc = sqlite3_step(s.get());
-    if (rc == SQLITE_ROW) return std::optional<json>(row_of(s.get()));
-    if (rc == SQLITE_DONE) return std::optional<json>();
-    return sqlite_error(rc);
-  };
+  auto work = [this, id = std::string(id)] { return read_row(id); };
   co_return co_await on_db<larder::result<std::optional<json>>>(work);
 }
 
@@ -222,6 +224,27 @@ asio::awaitable<larder::result<larder::write_receipt>> sqlite_source::apply(
     return out;
   };
   co_return co_await on_db<larder::result<larder::write_receipt>>(work);
+}
+
+asio::awaitable<larder::result<larder::applied_write<json>>> sqlite_source::apply_returning(
+    larder::write_op<json> op) {
+  using out_type = larder::result<larder::applied_write<json>>;
+  auto work = [this, op = std::move(op)]() -> out_type {
+    current_tag_ = op.tag;
+    auto receipt = apply_now(op);
+    current_tag_ = 0;
+    if (!receipt) return receipt.error();
+    larder::applied_write<json> out{*receipt, std::nullopt};
+    if (op.kind == larder::write_kind::erase || op.kind == larder::write_kind::erase_all)
+      return out;
+    // Still on the database thread, which every write goes through: no other write can
+    // come between the statement and this read.
+    auto row = read_row(receipt->id);
+    if (!row) return row.error();
+    out.row = std::move(*row);
+    return out;
+  };
+  co_return co_await on_db<out_type>(work);
 }
 
 asio::awaitable<larder::result<larder::write_receipt>> sqlite_source::external_update(

@@ -50,6 +50,10 @@ class sqlite_source {
   asio::awaitable<larder::result<larder::row_list<json>>> fetch_page(larder::page_request page);
   asio::awaitable<larder::result<std::optional<json>>> fetch_row(std::string_view id);
   asio::awaitable<larder::result<larder::write_receipt>> apply(larder::write_op<json> op);
+  /// apply(), then the committed row read on the database thread before anything else
+  /// runs there: what the table stores with optimistic_writes.
+  asio::awaitable<larder::result<larder::applied_write<json>>> apply_returning(
+      larder::write_op<json> op);
   asio::awaitable<larder::result<larder::change_event>> next_event();
 
   /// Another client's write, straight to the database (not through any table): only
@@ -90,6 +94,7 @@ class sqlite_source {
   }
 
   larder::result<larder::write_receipt> apply_now(const larder::write_op<json>& op);
+  larder::result<std::optional<json>> read_row(const std::string& id);
   enum class id_at : unsigned char { none, first, last };  // where the id is bound
   larder::result<larder::write_receipt> run_write(const char* sql, const json* row,
                                                   const std::string& id, id_at where);
