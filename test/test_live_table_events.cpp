@@ -13,19 +13,6 @@ using namespace larder::testing;
 using namespace std::chrono_literals;
 
 namespace {
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  (void)co_await t.async_wait(as_tuple_awaitable);
-}
-
-// Polls until `done()` (the consumer runs on the same single thread, between polls).
-template <class Pred>
-asio::awaitable<bool> eventually(Pred done) {
-  for (int i = 0; i < 2000 && !done(); ++i)
-    co_await sleep_for(1ms);
-  co_return done();
-}
-
 asio::awaitable<live_notification> next_note(watch_channel& ch) {
   auto [ec, note] = co_await ch.async_receive(as_tuple_awaitable);
   if (ec) throw std::system_error(ec, "watch channel");

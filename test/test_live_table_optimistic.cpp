@@ -12,16 +12,6 @@ using namespace larder::testing;
 using namespace std::chrono_literals;
 
 namespace {
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  (void)co_await t.async_wait(as_tuple_awaitable);
-}
-template <class Pred>
-asio::awaitable<bool> eventually(Pred done) {
-  for (int i = 0; i < 2000 && !done(); ++i)
-    co_await sleep_for(1ms);
-  co_return done();
-}
 live_table_options optimistic_options(std::string key) {
   auto o = table_options(std::move(key), 10);
   o.invalidation = invalidation_mode::rows;

@@ -11,13 +11,6 @@ using namespace larder;
 using namespace larder::testing;
 using namespace std::chrono_literals;
 
-namespace {
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  (void)co_await t.async_wait(as_tuple_awaitable);
-}
-}  // namespace
-
 TEST_CASE("json_row_codec keeps order and fetch time, and refuses foreign bytes", "[live]") {
   json_row_codec codec;
   row_set<json> set;

@@ -14,11 +14,6 @@ using namespace larder::testing;
 using namespace std::chrono_literals;
 
 namespace {
-asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
-  asio::steady_timer t(co_await asio::this_coro::executor, d);
-  (void)co_await t.async_wait(as_tuple_awaitable);
-}
-
 // A write's outcome, filled in by a detached writer.
 struct outcome {
   bool done = false;

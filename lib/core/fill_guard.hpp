@@ -145,6 +145,23 @@ class writer_scope {
   fill_guard::opened opened_;
 };
 
+/// Suspend until the scope `o` is clear: at once when it waits for no fill, else until
+/// the end_fill that clears it posts the resumption to the caller's executor. An event,
+/// not a poll. Not cancellable: it waits only for fills already writing.
+inline asio::awaitable<void> wait_clear(fill_guard& guard, fill_guard::opened o) {
+  if (o.waiting == 0) co_return;
+  co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
+      [&guard, id = o.scope](auto handler) {
+        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
+        auto resume = [shared] {
+          auto ex = asio::get_associated_executor(*shared);
+          asio::post(ex, std::move(*shared));
+        };
+        if (!guard.when_clear(id, resume)) resume();
+      },
+      asio::use_awaitable);
+}
+
 /// Open a writer scope and suspend until it is clear (completion posted to the caller's
 /// executor; at once, without suspending, when no covering fill is committing). Not
 /// cancellable: it waits only for fills already writing, one tier write each. The guard
@@ -153,19 +170,7 @@ inline asio::awaitable<writer_scope> enter(fill_guard& guard, std::string_view k
                                            bool exact) {
   const auto o = guard.open(key_or_prefix, exact);
   writer_scope scope(guard, o);
-  if (o.waiting > 0) {
-    // An event, not a poll: the end_fill that clears the scope posts this handler.
-    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-        [&guard, id = o.scope](auto handler) {
-          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-          auto resume = [shared] {
-            auto ex = asio::get_associated_executor(*shared);
-            asio::post(ex, std::move(*shared));
-          };
-          if (!guard.when_clear(id, resume)) resume();
-        },
-        asio::use_awaitable);
-  }
+  co_await wait_clear(guard, o);
   co_return std::move(scope);
 }
 
@@ -174,18 +179,7 @@ inline asio::awaitable<writer_scope> enter(fill_guard& guard, std::string_view k
 inline asio::awaitable<writer_scope> enter_tags(fill_guard& guard, std::vector<std::string> tags) {
   const auto o = guard.open_tags(std::move(tags));
   writer_scope scope(guard, o);
-  if (o.waiting > 0) {
-    co_await asio::async_initiate<decltype(asio::use_awaitable), void()>(
-        [&guard, id = o.scope](auto handler) {
-          auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-          auto resume = [shared] {
-            auto ex = asio::get_associated_executor(*shared);
-            asio::post(ex, std::move(*shared));
-          };
-          if (!guard.when_clear(id, resume)) resume();
-        },
-        asio::use_awaitable);
-  }
+  co_await wait_clear(guard, o);
   co_return std::move(scope);
 }
 

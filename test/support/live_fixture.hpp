@@ -3,6 +3,9 @@
 
 #include <asio/co_spawn.hpp>
 #include <asio/io_context.hpp>
+#include <asio/steady_timer.hpp>
+#include <asio/this_coro.hpp>
+#include <chrono>
 #include <exception>
 #include <memory>
 #include <mutex>
@@ -95,6 +98,20 @@ inline asio::awaitable<bool> stored(any_store& store, std::string_view key) {
 
 /// stored() for each key, in order: one comparison instead of an await-then-check block per
 /// key (GCC 12 forbids co_await inside the assertion itself).
+inline asio::awaitable<void> sleep_for(std::chrono::milliseconds d) {
+  asio::steady_timer t(co_await asio::this_coro::executor, d);
+  (void)co_await t.async_wait(as_tuple_awaitable);
+}
+
+// Polls until `done()` for up to two seconds (the table's consumer and worker run
+// between polls); the caller REQUIREs the result.
+template <class Pred>
+asio::awaitable<bool> eventually(Pred done) {
+  for (int i = 0; i < 2000 && !done(); ++i)
+    co_await sleep_for(std::chrono::milliseconds(1));
+  co_return done();
+}
+
 inline asio::awaitable<std::vector<bool>> which_stored(any_store& store,
                                                        const std::vector<std::string>& keys) {
   std::vector<bool> out;
