@@ -175,3 +175,97 @@ TEST_CASE("fill_guard: tag scopes reach fills in flight and are judged at commit
   CHECK(guard.fills() == 0);
   CHECK(guard.scopes() == 0);
 }
+
+TEST_CASE("page_index: cursor pages change only where a row falls in their range", "[live][unit]") {
+  struct row {
+    const char* title;
+    change_kind kind;
+    ids changed;
+    bool group;
+    std::vector<std::string> cursors;  // the cursor pages (their `after`) invalidated
+    std::vector<std::uint64_t> pages;  // and the offset pages
+  };
+  // Cursor pages of 3: after "" = 1..3, after 3 = 4..6, after 9 = 10..12, after 12 = 13
+  // (short, last); offset page 1 = 4..6 beside them, to show the difference.
+  auto seeded_cursors = [](bool ordered) {
+    page_index index(16, 3, ordered ? id_order(by_number) : id_order{}, true);
+    index.record_cursor("", {"1", "2", "3"});
+    index.record_cursor("3", {"4", "5", "6"});
+    index.record_cursor("9", {"10", "11", "12"});
+    index.record_cursor("12", {"13"});
+    index.record(1, {"4", "5", "6"});
+    return index;
+  };
+  const std::vector<row> table = {
+      {"update: the cursor pages holding it", change_kind::updated, {"5"}, false, {"3"}, {1}},
+      {"update on no page", change_kind::updated, {"8"}, false, {}, {}},
+      {"insert inside one range: that page only (offset pages after shift)",
+       change_kind::inserted,
+       {"2"},
+       false,
+       {""},
+       {1}},
+      {"insert between ranges: no full page, the short tail is not after it",
+       change_kind::inserted,
+       {"8"},
+       false,
+       {},
+       {}},
+      {"insert past the end: the short last page",
+       change_kind::inserted,
+       {"20"},
+       false,
+       {"12"},
+       {}},
+      {"delete of a row: its page", change_kind::deleted, {"11"}, false, {"9"}, {}},
+      {"delete of a cursor row itself: the page holding it, not the page after it",
+       change_kind::deleted,
+       {"3"},
+       false,
+       {""},
+       {1}},
+      {"unknown change: the group", change_kind::changed, {}, true, {}, {}},
+  };
+  for (const auto& r : table) {
+    INFO(r.title);
+    auto index = seeded_cursors(true);
+    const auto plan = index.take(r.kind, r.changed);
+    CHECK(plan.group == r.group);
+    CHECK(plan.cursors == r.cursors);
+    CHECK(plan.pages == r.pages);
+    if (!r.group) {
+      CHECK(index.cursor_pages() == 4 - r.cursors.size());  // named ones are forgotten
+      CHECK(index.take(r.kind, r.changed).cursors.empty());
+    }
+  }
+  // Without an order an insert's position is unknown: the group.
+  auto unordered = seeded_cursors(false);
+  CHECK(unordered.take(change_kind::inserted, {"8"}).group);
+  // Fills judged by what they read.
+  const auto index = seeded_cursors(true);
+  CHECK(index.cursor_stale("3", {"4", "5", "6"}, {update_tag("5")}));
+  CHECK_FALSE(index.cursor_stale("3", {"4", "5", "6"}, {update_tag("9")}));
+  CHECK(index.cursor_stale("3", {"4", "5", "6"}, {shift_tag("4")}));
+  CHECK_FALSE(index.cursor_stale("3", {"4", "5", "6"}, {shift_tag("2")}));  // before it
+  CHECK_FALSE(index.cursor_stale("3", {"4", "5", "6"}, {shift_tag("7")}));  // after it
+  CHECK(index.cursor_stale("12", {"13"}, {shift_tag("20")}));               // short page
+  CHECK(index.cursor_stale("3", {"4", "5", "6"}, {"?x"}));
+}
+
+TEST_CASE("page_index: cursor pages are bounded on their own", "[live][unit]") {
+  page_index index(2, 3, id_order{}, true);
+  CHECK_FALSE(index.record_cursor("", {"a", "b", "c"}).has_value());
+  CHECK_FALSE(index.record_cursor("c", {"d", "e", "f"}).has_value());
+  CHECK_FALSE(index.record(0, {"a", "b", "c"}).has_value());          // offset pages count apart
+  CHECK_FALSE(index.record_cursor("", {"x", "b", "c"}).has_value());  // refilled
+  CHECK(index.cursors_holding("a").empty());
+  CHECK(index.cursors_holding("x") == std::vector<std::string>{""});
+  const auto dropped = index.record_cursor("f", {"g", "h", "i"});
+  REQUIRE(dropped.has_value());
+  CHECK(*dropped == "c");
+  CHECK(index.cursors_holding("e").empty());
+  CHECK(index.cursor_pages() == 2);
+  index.clear();
+  CHECK(index.cursor_pages() == 0);
+  CHECK(index.size() == 0);
+}

@@ -21,6 +21,14 @@ struct page_request {
   std::uint64_t size = 0;
 };
 
+/// A keyset ("cursor") page: the `size` rows that follow the row `after` in the master's
+/// order, from the first row when `after` is empty. Unlike an offset page it does not
+/// shift when a row is inserted or deleted before it.
+struct cursor_request {
+  std::string after;
+  std::uint64_t size = 0;
+};
+
 /// The rows of a page as the master returns them, in its order.
 template <class Row>
 using row_list = std::vector<std::pair<std::string, Row>>;
@@ -122,6 +130,17 @@ concept live_source = requires(S& s, page_request page, std::string_view id,
   { s.fetch_page(page) } -> std::same_as<asio::awaitable<result<row_list<typename S::row_type>>>>;
   { s.fetch_row(id) } -> std::same_as<asio::awaitable<result<std::optional<typename S::row_type>>>>;
   { s.apply(std::move(op)) } -> std::same_as<asio::awaitable<result<write_receipt>>>;
+};
+
+/// A source that also serves cursor pages: `fetch_after(request)` returns the rows after
+/// the row `request.after` in the same order as fetch_page (keyset pagination: `WHERE id >
+/// ? ORDER BY id LIMIT ?`, or on (sort key, id) with the cursor row's sort key). It must
+/// answer for an `after` whose row has since been deleted, as a keyset query does.
+template <class S>
+concept live_cursor_source = live_source<S> && requires(S& s, cursor_request request) {
+  {
+    s.fetch_after(std::move(request))
+    } -> std::same_as<asio::awaitable<result<row_list<typename S::row_type>>>>;
 };
 
 /// A source whose writes can also return the row they left (`RETURNING *`, or a read in

@@ -24,8 +24,8 @@
 
 namespace larder {
 
-/// Row sets of `Source` cached in a store under `<cache_key>/page/<n>` and
-/// `<cache_key>/id/<id>`, encoded by `Codec` (docs/live-table.md has the whole contract).
+/// Row sets of `Source` cached in a store under `<cache_key>/page/<n>`,
+/// `<cache_key>/after/<id>` (cursor pages) and `<cache_key>/id/<id>`, encoded by `Codec` (docs/live-table.md has the whole contract).
 ///
 /// - Reads (`page`, `row`): a fresh entry in the store is returned; otherwise concurrent
 ///   misses on one key share one fetch from the source, whose rows are stored (unless
@@ -92,6 +92,21 @@ class live_table {
     detail::fetch_rows_function fetch = [st = state_, number](std::vector<std::string>* ids) {
       return fetch_page_bytes(st, number, ids);
     };
+    return read(state_, detail::read_target::page, std::move(key), std::move(fetch));
+  }
+
+  /// The cursor page after row `after` (keyset pagination): the options().page_size rows
+  /// that follow it in the source's order, from the first row when `after` is empty;
+  /// cached under `<cache_key>/after/<after>`. In rows mode an insert or delete clears
+  /// only the cursor pages whose range it falls in (with `id_order`), where it would
+  /// shift every offset page after it. Errors, completion and cancellation as page().
+  asio::awaitable<result<rows_type>> page_after(std::string_view after) requires
+      live_cursor_source<Source> {
+    auto key = state_->core.cursor_key(after);
+    detail::fetch_rows_function fetch =
+        [st = state_, after = std::string(after)](std::vector<std::string>* ids) {
+          return fetch_cursor_bytes(st, after, ids);
+        };
     return read(state_, detail::read_target::page, std::move(key), std::move(fetch));
   }
 
@@ -172,6 +187,7 @@ class live_table {
   const std::string& group_prefix() const noexcept { return state_->core.group_prefix(); }
   std::string page_key(std::uint64_t number) const { return state_->core.page_key(number); }
   std::string row_key(std::string_view id) const { return state_->core.row_key(id); }
+  std::string cursor_key(std::string_view after) const { return state_->core.cursor_key(after); }
   Source& source() const noexcept { return *state_->source; }
 
  private:
@@ -278,14 +294,27 @@ class live_table {
     const page_request request{number, st->core.options().page_size};
     auto rows = co_await st->source->fetch_page(request);
     if (!rows) co_return rows.error();
+    co_return encode_rows(*st, std::move(*rows), ids);
+  }
+
+  static asio::awaitable<result<blob>> fetch_cursor_bytes(state_ptr st, std::string after,
+                                                          std::vector<std::string>* ids) {
+    cursor_request request{std::move(after), st->core.options().page_size};
+    auto rows = co_await st->source->fetch_after(std::move(request));
+    if (!rows) co_return rows.error();
+    co_return encode_rows(*st, std::move(*rows), ids);
+  }
+
+  static result<blob> encode_rows(const state& st, row_list<row_type> rows,
+                                  std::vector<std::string>* ids) {
     rows_type set;
     set.fetched_at = std::chrono::system_clock::now();
-    set.rows.reserve(rows->size());
-    for (auto& [id, record] : *rows) {
+    set.rows.reserve(rows.size());
+    for (auto& [id, record] : rows) {
       if (ids) ids->push_back(id);
       set.rows.push_back({std::move(id), std::move(record)});
     }
-    co_return st->codec.encode(set);
+    return st.codec.encode(set);
   }
 
   static asio::awaitable<result<blob>> fetch_row_bytes(state_ptr st, std::string id) {

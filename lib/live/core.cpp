@@ -68,6 +68,14 @@ std::string live_core::row_key(std::string_view id) const {
 std::string live_core::impl::page_key(std::uint64_t number) const {
   return prefix + "page/" + std::to_string(number);
 }
+std::string live_core::cursor_key(std::string_view after) const {
+  return impl_->cursor_key(after);
+}
+std::string live_core::impl::cursor_key(std::string_view after) const {
+  std::string key = prefix + "after/";
+  key.append(after);
+  return key;
+}
 std::string live_core::impl::row_key(std::string_view id) const {
   std::string key = prefix + "id/";
   key.append(id);
@@ -222,25 +230,33 @@ asio::awaitable<void> live_core::impl::install(const std::string& key, const blo
   // the guard's tags are judged against the rows it holds).
   const std::string_view rest = std::string_view(key).substr(prefix.size());
   const bool is_page = rest.starts_with("page/");
+  const bool is_cursor = rest.starts_with("after/");
+  const std::string_view after = is_cursor ? rest.substr(6) : std::string_view{};
   const bool committed = ticket.try_commit([&](const std::vector<std::string>& seen) {
     const auto tags = without_own(seen, own_tag);
-    return is_page ? index.page_stale(ids, tags) : page_index::row_stale(rest.substr(3), tags);
+    if (is_page) return index.page_stale(ids, tags);
+    if (is_cursor) return index.cursor_stale(after, ids, tags);
+    return page_index::row_stale(rest.substr(3), tags);
   });
   if (!committed || dirty.load()) {
     add(stats.dropped);
     co_return;
   }
-  if (is_page && options.invalidation == invalidation_mode::rows) {
+  if ((is_page || is_cursor) && options.invalidation == invalidation_mode::rows) {
     // Known before it is stored: a writer that waits this fill out finds its rows.
-    std::optional<std::uint64_t> dropped;
+    std::optional<std::string> dropped;
     {
       std::lock_guard lock(index_mutex);
-      dropped = index.record(std::stoull(std::string(rest.substr(5))), ids);
+      if (is_cursor) {
+        if (auto gone = index.record_cursor(std::string(after), ids)) dropped = cursor_key(*gone);
+      } else if (auto gone = index.record(std::stoull(std::string(rest.substr(5))), ids)) {
+        dropped = page_key(*gone);
+      }
     }
     if (dropped) {
       // A page the index forgot could go stale unseen: it leaves the store first.
       add(live_stat::pages_untracked);
-      const auto gone = co_await store.erase(page_key(*dropped));
+      const auto gone = co_await store.erase(*dropped);
       if (!gone) {
         dirty.store(true);
         add(live_stat::invalidation_faults);
@@ -319,6 +335,7 @@ asio::awaitable<result<std::uint64_t>> live_core::impl::invalidate_change(
       for (const auto& id : ids)
         flights.detach(row_key(id), true);
       flights.detach(prefix + "page/", false);
+      flights.detach(prefix + "after/", false);
     }
     auto scope = co_await enter_tags(fills, std::move(tags));
     invalidation_plan plan;
@@ -336,6 +353,8 @@ asio::awaitable<result<std::uint64_t>> live_core::impl::invalidate_change(
         keys.push_back(row_key(id));
       for (const auto page : plan.pages)
         keys.push_back(page_key(page));
+      for (const auto& cursor : plan.cursors)
+        keys.push_back(cursor_key(cursor));
       for (const auto& key : keys) {
         const auto gone = co_await store.erase(key);
         if (!gone)

@@ -70,10 +70,9 @@ struct fill_stats {
 /// change the guard sees from then on (other than the write's own invalidation) keeps
 /// its rewrites out; `bytes` is each cached page as read then.
 struct optimistic_fills {
-  struct page {
-    page(fill_guard& guard, std::uint64_t n, std::string key)
-        : number(n), ticket(guard, key), bytes() {}
-    std::uint64_t number;
+  struct page {  // an offset or a cursor page
+    page(fill_guard& guard, std::string k) : key(std::move(k)), ticket(guard, key), bytes() {}
+    std::string key;
     fill_ticket ticket;
     std::optional<blob> bytes;
   };
@@ -118,6 +117,7 @@ struct live_core::impl : std::enable_shared_from_this<live_core::impl> {
   asio::awaitable<result<std::uint64_t>> invalidate_change(live_notification note,
                                                            std::vector<std::string> ids);
   std::string page_key(std::uint64_t number) const;
+  std::string cursor_key(std::string_view after) const;
   std::string row_key(std::string_view id) const;
 
   // The table's own writes, by tag (write_op::tag), for recognising their echoes.

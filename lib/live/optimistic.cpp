@@ -37,19 +37,22 @@ asio::awaitable<optimistic_fills> live_core::impl::begin_optimistic(const write_
   out.id = job.id;
   out.row.emplace(fills, row_key(job.id));
   if (job.kind != change_kind::updated) co_return out;
-  std::vector<std::uint64_t> numbers;
+  std::vector<std::string> keys;
   {
     std::lock_guard lock(index_mutex);
-    numbers = index.pages_holding(job.id);
+    for (const auto n : index.pages_holding(job.id))
+      keys.push_back(page_key(n));
+    for (const auto& after : index.cursors_holding(job.id))
+      keys.push_back(cursor_key(after));
   }
-  out.pages.reserve(numbers.size());
-  for (const auto n : numbers)
-    out.pages.push_back(std::make_unique<optimistic_fills::page>(fills, n, page_key(n)));
+  out.pages.reserve(keys.size());
+  for (auto& key : keys)
+    out.pages.push_back(std::make_unique<optimistic_fills::page>(fills, std::move(key)));
   // Read after the tickets began: a change to any of these pages from here on is a tag
   // the ticket sees, so the bytes read below are never older than what it judges.
   for (auto& p : out.pages) {
     if (dirty.load()) break;
-    auto found = co_await store.get(page_key(p->number));
+    auto found = co_await store.get(p->key);
     if (found.is_fault()) add(live_stat::store_faults);
     if (found.is_hit()) p->bytes = std::move(found).value();
   }
@@ -77,8 +80,7 @@ asio::awaitable<void> live_core::impl::land_optimistic(optimistic_fills& f,
       p->ticket.end();
       continue;
     }
-    const std::string key = page_key(p->number);
-    co_await install(key, rewritten->first, p->ticket, rewritten->second, own, stats);
+    co_await install(p->key, rewritten->first, p->ticket, rewritten->second, own, stats);
   }
 }
 

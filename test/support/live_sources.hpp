@@ -88,7 +88,7 @@ class memory_source {
   // the attempt; it may throw.
   std::function<std::error_code(const write_op<json>&, int)> fault;
 
-  std::atomic<int> page_fetches{0}, row_fetches{0}, apply_calls{0};
+  std::atomic<int> page_fetches{0}, row_fetches{0}, apply_calls{0}, cursor_fetches{0};
 
   asio::awaitable<result<row_list<json>>> fetch_page(page_request page) {
     page_fetches.fetch_add(1);
@@ -100,6 +100,21 @@ class memory_source {
       for (std::uint64_t skip = page.number * page.size; skip > 0 && it != rows_.end(); --skip)
         ++it;
       for (; it != rows_.end() && out.size() < page.size; ++it)
+        out.emplace_back(it->first, it->second);
+    }
+    co_await hold_fetch();
+    co_return out;
+  }
+
+  // Keyset: the rows after `after` in id order (after a deleted id too).
+  asio::awaitable<result<row_list<json>>> fetch_after(cursor_request request) {
+    page_fetches.fetch_add(1);
+    cursor_fetches.fetch_add(1);
+    row_list<json> out;
+    {
+      std::lock_guard lock(mutex_);
+      auto it = request.after.empty() ? rows_.begin() : rows_.upper_bound(request.after);
+      for (; it != rows_.end() && out.size() < request.size; ++it)
         out.emplace_back(it->first, it->second);
     }
     co_await hold_fetch();
@@ -265,6 +280,7 @@ class returning_source : public evented_source {
 };
 
 static_assert(live_source<memory_source>);
+static_assert(live_cursor_source<memory_source>);
 static_assert(!live_returning_source<evented_source>);
 static_assert(live_returning_source<returning_source>);
 static_assert(!live_event_source<memory_source>);

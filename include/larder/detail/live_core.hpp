@@ -71,6 +71,8 @@ class live_core {
   /// `<cache_key>/`: the terminated prefix every invalidation uses.
   const std::string& group_prefix() const noexcept;
   std::string page_key(std::uint64_t number) const;
+  /// `<cache_key>/after/<after>`: the cursor page of the rows following `after`.
+  std::string cursor_key(std::string_view after) const;
   std::string row_key(std::string_view id) const;
 
   /// Invalidates the group once (changes made while no table watched are unknown), then
