@@ -32,37 +32,15 @@ bool takes_value(std::string_view arg) {
 // Options that write a second output, read inputs the preprocessed text does not show, or
 // change what the driver does: the cache cannot reproduce their effect.
 bool unsafe(std::string_view arg) {
-  return starts_with_any(arg, {"-M",
-                               "-Wp,",
-                               "-Xpreprocessor",
-                               "-Xassembler",
-                               "-Wa,",
-                               "-Xlinker",
-                               "-Wl,",
-                               "-fprofile",
-                               "-fauto-profile",
-                               "-fplugin",
-                               "-fdump",
-                               "-fstack-usage",
-                               "-fcallgraph-info",
-                               "-ftest-coverage",
-                               "--coverage",
-                               "-save-temps",
-                               "-specs",
-                               "-B",
-                               "-x",
-                               "@",
-                               "-E",
-                               "-S",
-                               "-###",
-                               "-v",
-                               "--help",
-                               "--version",
-                               "-fsyntax-only",
-                               "-flto",
-                               "-split-dwarf",
-                               "-gsplit-dwarf",
-                               "-frandom-seed"});
+  return starts_with_any(
+      arg, {"-M", "-Wp,", "-Xpreprocessor", "-Xassembler", "-Wa,", "-Xlinker", "-Wl,", "-fprofile",
+            "-fauto-profile", "-fplugin", "-fdump", "-fstack-usage", "-fcallgraph-info",
+            "-ftest-coverage", "--coverage", "-save-temps", "-specs", "-B", "-x", "@", "-E", "-S",
+            "-###", "-v", "--help", "--version", "-fsyntax-only", "-flto", "-split-dwarf",
+            "-gsplit-dwarf", "-frandom-seed",
+            // C++ modules read and write compiled module interfaces
+            // that the preprocessed text does not show.
+            "-fmodule"});
 }
 
 // Options known to affect only the compile itself (and so are hashed as arguments).

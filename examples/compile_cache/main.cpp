@@ -1,6 +1,7 @@
 // compile_cache: a compiler wrapper in the spirit of ccache, on a larder disk_store.
 //   compile_cache gcc -c foo.c -o foo.o     serve foo.o from the cache, or compile and store it
-//   compile_cache --stats                   hits, misses, passthroughs, errors, cache size
+//   compile_cache -s | -z | -M SIZE | -C    stats, zero them, bound the size, clear
+//   gcc -> compile_cache (a symlink before the real gcc on PATH): masquerading, as ccache
 // The key hashes the compiler's identity (resolved path, size, modification time), the
 // arguments without the output path, the working directory when -g records it, and the
 // preprocessed source (the compiler run with -E and the same flags). A value is the object
@@ -37,6 +38,7 @@
 #include "larder/fingerprint.hpp"
 #include "larder/hasher.hpp"
 #include "process.hpp"
+#include "settings.hpp"
 #include "stats.hpp"
 
 namespace {
@@ -62,8 +64,18 @@ std::optional<paths> cache_paths() {
   return paths{dir, dir + "/objects", dir + "/stats"};
 }
 
-// The compiler as the kernel will find it: PATH search for a bare name, then realpath.
+// This executable, resolved: a PATH entry that is compile_cache itself (a symlink named
+// gcc, as ccache's masquerading setup makes) is never taken for the compiler.
+std::string self_path() {
+  std::error_code ec;
+  auto p = std::filesystem::canonical("/proc/self/exe", ec);
+  return ec ? std::string() : p.string();
+}
+
+// The compiler as the kernel will find it: PATH search for a bare name, then realpath,
+// skipping compile_cache itself.
 std::optional<std::string> resolve(const std::string& program) {
+  static const std::string self = self_path();
   std::vector<std::string> candidates;
   if (program.find('/') != std::string::npos) {
     candidates.push_back(program);
@@ -80,7 +92,7 @@ std::optional<std::string> resolve(const std::string& program) {
     if (::access(c.c_str(), X_OK) == 0) {
       std::error_code ec;
       auto real = std::filesystem::canonical(c, ec);
-      if (!ec) return real.string();
+      if (!ec && real.string() != self) return real.string();
     }
   return std::nullopt;
 }
@@ -118,13 +130,34 @@ int sync(asio::io_context& io, asio::awaitable<int> work) {
   return code;
 }
 
+// The size bound: LARDER_COMPILE_CACHE_MAX_BYTES, else what `compile_cache -M` saved in
+// <dir>/max-size, else 5 GiB. A value that is not a size is reported (naming it) and the
+// default used: a misconfigured cache must not break the build.
+std::uint64_t max_bytes(const std::string& dir) {
+  constexpr std::uint64_t fallback = 5ull << 30;
+  std::string text, from;
+  if (const char* env = std::getenv("LARDER_COMPILE_CACHE_MAX_BYTES"); env && *env) {
+    text = env;
+    from = "LARDER_COMPILE_CACHE_MAX_BYTES";
+  } else if (std::ifstream in(dir + "/max-size"); in >> text) {
+    from = dir + "/max-size";
+  } else {
+    return fallback;
+  }
+  const auto size = compile_cache::parse_size(text);
+  if (size && *size > 0) return *size;
+  std::fprintf(stderr,
+               "compile_cache: %s is '%s', not a size (write it as 5G, 500M, 64K or bytes); "
+               "using 5G\n",
+               from.c_str(), text.c_str());
+  return fallback;
+}
+
 asio::awaitable<larder::result<std::unique_ptr<larder::disk_store>>> open_store(
-    std::shared_ptr<larder::io_engine> engine, std::string root) {
+    std::shared_ptr<larder::io_engine> engine, std::string root, std::uint64_t limit) {
   larder::disk_store_options options;
   options.root = std::move(root);
-  options.max_bytes = 5ull << 30;
-  if (const char* env = std::getenv("LARDER_COMPILE_CACHE_MAX_BYTES"))
-    options.max_bytes = std::strtoull(env, nullptr, 10);
+  options.max_bytes = limit;
   options.max_value_size = 256ull << 20;
   co_return co_await larder::disk_store::open(std::move(engine), std::move(options));
 }
@@ -166,6 +199,17 @@ bool write_atomically(const std::string& path, std::string_view bytes) {
   return ok;
 }
 
+// The compiler's stderr as the user's terminal wants it: coloured only on a terminal.
+void replay(std::string_view err) {
+  if (err.empty()) return;
+  if (::isatty(STDERR_FILENO) == 1) {
+    std::fwrite(err.data(), 1, err.size(), stderr);
+  } else {
+    const auto plain = compile_cache::strip_colour(err);
+    std::fwrite(plain.data(), 1, plain.size(), stderr);
+  }
+}
+
 int passthrough(const std::vector<std::string>& argv, const paths& where, outcome what) {
   const auto r = compile_cache::run(argv, false, false);
   compile_cache::record(where.stats, what);
@@ -177,14 +221,30 @@ int passthrough(const std::vector<std::string>& argv, const paths& where, outcom
   return r.exit_code;
 }
 
-asio::awaitable<int> print_store(asio::io_context& io, std::string root) {
+asio::awaitable<int> print_store(asio::io_context& io, std::string root, std::uint64_t limit) {
   // Named locals, not temporaries inside the co_await: GCC 12 destroys those twice.
   auto engine = larder::io_engine::create(io);
-  auto store = co_await open_store(std::move(engine), std::move(root));
+  auto store = co_await open_store(std::move(engine), std::move(root), limit);
   if (!store) co_return 1;
   const auto m = (*store)->metrics();
-  std::printf("objects          %llu entries, %llu bytes\n",
-              static_cast<unsigned long long>(m.entries), static_cast<unsigned long long>(m.bytes));
+  std::printf("objects          %llu entries, %llu bytes (bound %llu)\n",
+              static_cast<unsigned long long>(m.entries), static_cast<unsigned long long>(m.bytes),
+              static_cast<unsigned long long>(limit));
+  co_return 0;
+}
+
+// compile_cache -C: every object goes.
+asio::awaitable<int> clear_store(asio::io_context& io, std::string root, std::uint64_t limit) {
+  auto engine = larder::io_engine::create(io);
+  auto store = co_await open_store(std::move(engine), std::move(root), limit);
+  if (!store) co_return 1;
+  const auto removed = co_await (*store)->invalidate_prefix("");
+  if (!removed) {
+    std::fprintf(stderr, "compile_cache: clearing the cache: %s\n",
+                 removed.error().message().c_str());
+    co_return 1;
+  }
+  std::printf("removed %llu objects\n", static_cast<unsigned long long>(*removed));
   co_return 0;
 }
 
@@ -201,7 +261,7 @@ int print_stats(const paths& where) {
       static_cast<unsigned long long>(c.misses), static_cast<unsigned long long>(c.passthroughs),
       static_cast<unsigned long long>(c.errors));
   asio::io_context io;
-  sync(io, print_store(io, where.objects));
+  sync(io, print_store(io, where.objects, max_bytes(where.dir)));
   return ec ? 1 : 0;
 }
 
@@ -212,7 +272,7 @@ asio::awaitable<int> cached_compile(asio::io_context& io, std::vector<std::strin
                                     std::string key) {
   auto engine = larder::io_engine::create(io);
   std::string root = where.objects;
-  auto opened = co_await open_store(std::move(engine), std::move(root));
+  auto opened = co_await open_store(std::move(engine), std::move(root), max_bytes(where.dir));
   if (!opened) {
     std::fprintf(stderr, "compile_cache: cannot open %s: %s\n", where.objects.c_str(),
                  opened.error().message().c_str());
@@ -225,14 +285,17 @@ asio::awaitable<int> cached_compile(asio::io_context& io, std::vector<std::strin
     std::string_view err, object;
     if (decode({reinterpret_cast<const char*>(bytes.data()), bytes.size()}, err, object) &&
         write_atomically(c.output, object)) {
-      std::fwrite(err.data(), 1, err.size(), stderr);
+      replay(err);
       compile_cache::record(where.stats, outcome::hit);
       co_return 0;
     }
   }
   // A miss (or an unusable hit): compile for real, keeping stderr to replay on later hits.
-  const auto compiled = compile_cache::run(argv, false, true);
-  std::fwrite(compiled.err.data(), 1, compiled.err.size(), stderr);
+  // Its stderr is a pipe, so the compiler would drop colour a terminal user expects.
+  auto command = argv;
+  if (compile_cache::wants_colour(argv)) command.push_back("-fdiagnostics-color=always");
+  const auto compiled = compile_cache::run(command, false, true);
+  replay(compiled.err);
   if (compiled.error || compiled.exit_code != 0) {
     compile_cache::record(where.stats, outcome::error);
     co_return compiled.error ? 127 : compiled.exit_code;
@@ -263,6 +326,13 @@ int compile(const std::vector<std::string>& argv, const paths& where) {
   // A source that does not preprocess will not compile: let the compiler say why.
   if (preprocessed.error || preprocessed.exit_code != 0)
     return passthrough(argv, where, outcome::error);
+  // `.incbin` assembles a file into the object that the preprocessed text only names:
+  // its contents are not in the key, so such a compile is never cached (as ccache does).
+  if (preprocessed.out.find(".incbin") != std::string::npos) {
+    if (std::getenv("LARDER_COMPILE_CACHE_DEBUG"))
+      std::fprintf(stderr, "compile_cache: passthrough: the source uses .incbin\n");
+    return passthrough(argv, where, outcome::passthrough);
+  }
   const auto key = compute_key(argv[0], c, preprocessed.out);
   if (!key) return passthrough(argv, where, outcome::passthrough);
   const std::string store_key = "obj/" + key->to_hex();
@@ -271,16 +341,71 @@ int compile(const std::vector<std::string>& argv, const paths& where) {
   return sync(io, cached_compile(io, argv, where, c, store_key));
 }
 
+int usage(FILE* to) {
+  std::fprintf(to,
+               "usage: compile_cache COMPILER ARGS...   compile through the cache\n"
+               "       compile_cache -s | --stats       hits, misses, passthroughs, size\n"
+               "       compile_cache -z | --zero-stats  reset the counters\n"
+               "       compile_cache -M | --max-size SIZE  keep at most SIZE (5G, 500M)\n"
+               "       compile_cache -C | --clear       remove every cached object\n"
+               "or as a symlink named after the compiler (gcc -> compile_cache) placed\n"
+               "before it on PATH. Cache directory: $LARDER_COMPILE_CACHE_DIR, else\n"
+               "<larder cache>/compile; size: $LARDER_COMPILE_CACHE_MAX_BYTES or -M.\n");
+  return to == stderr ? 2 : 0;
+}
+
+int manage(const compile_cache::management& m, const paths& where) {
+  using action = compile_cache::management::action;
+  switch (m.what) {
+    case action::help:
+      return usage(stdout);
+    case action::stats:
+      return print_stats(where);
+    case action::zero_stats: {
+      const auto ec = compile_cache::reset(where.stats);
+      if (ec)
+        std::fprintf(stderr, "compile_cache: %s: %s\n", where.stats.c_str(), ec.message().c_str());
+      return ec ? 1 : 0;
+    }
+    case action::max_size: {
+      std::ofstream out(where.dir + "/max-size", std::ios::trunc);
+      out << m.size << "\n";
+      if (!out.flush()) {
+        std::fprintf(stderr, "compile_cache: cannot write %s/max-size\n", where.dir.c_str());
+        return 1;
+      }
+      std::printf("max size %llu bytes\n", static_cast<unsigned long long>(m.size));
+      return 0;
+    }
+    case action::clear: {
+      asio::io_context io;
+      return sync(io, clear_store(io, where.objects, max_bytes(where.dir)));
+    }
+  }
+  return 2;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<std::string> args(argv + 1, argv + argc);
-  if (args.empty() || args[0] == "--help" || args[0] == "-h") {
-    std::fprintf(args.empty() ? stderr : stdout,
-                 "usage: compile_cache COMPILER ARGS...   compile through the cache\n"
-                 "       compile_cache --stats            hits, misses, passthroughs\n"
-                 "cache directory: $LARDER_COMPILE_CACHE_DIR, else <larder cache>/compile\n");
-    return args.empty() ? 2 : 0;
+  std::vector<std::string> args(argv + 1, argv + argc);
+  // Called through a symlink named after the compiler: that name is the compiler, found
+  // on PATH past this executable (resolve skips it), run by its real path.
+  const std::string invoked = std::filesystem::path(argv[0]).filename().string();
+  if (invoked != "compile_cache") {
+    const auto real = resolve(invoked);
+    if (!real) {
+      std::fprintf(stderr, "compile_cache: invoked as %s, but no other %s is on PATH\n",
+                   invoked.c_str(), invoked.c_str());
+      return 127;
+    }
+    args.insert(args.begin(), *real);
+  }
+  if (args.empty()) return usage(stderr);
+  const auto management = compile_cache::parse_management(args);
+  if (management && !management->error.empty()) {
+    std::fprintf(stderr, "compile_cache: %s\n", management->error.c_str());
+    return usage(stderr);
   }
   const auto where = cache_paths();
   if (!where) {
@@ -288,9 +413,9 @@ int main(int argc, char** argv) {
                  "compile_cache: no usable cache directory (set "
                  "LARDER_COMPILE_CACHE_DIR)\n");
     // Still build: a cache that cannot work must not break the compile.
-    if (args[0] == "--stats") return 1;
+    if (management) return 1;
     return compile_cache::run(args, false, false).exit_code;
   }
-  if (args[0] == "--stats") return print_stats(*where);
+  if (management) return manage(*management, *where);
   return compile(args, *where);
 }

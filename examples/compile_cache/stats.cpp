@@ -73,6 +73,15 @@ std::error_code record(const std::string& path, outcome what) {
   return ec;
 }
 
+std::error_code reset(const std::string& path) {
+  const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return last_error();
+  std::error_code ec;
+  if (::flock(fd, LOCK_EX) != 0 || ::ftruncate(fd, 0) != 0) ec = last_error();
+  ::close(fd);
+  return ec;
+}
+
 counters load(const std::string& path, std::error_code& ec) {
   ec.clear();
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);

@@ -20,6 +20,9 @@ enum class outcome { hit, miss, passthrough, error };
 /// Adds one `what` to the counters in `path` (created when missing).
 std::error_code record(const std::string& path, outcome what);
 
+/// Sets every counter in `path` to zero (compile_cache -z).
+std::error_code reset(const std::string& path);
+
 /// Reads the counters; a missing file is all zeros.
 counters load(const std::string& path, std::error_code& ec);
 

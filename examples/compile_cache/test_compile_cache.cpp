@@ -100,3 +100,76 @@ TEST_CASE("compile_cache returns the compiler's exit code and passes unsafe flag
   CHECK(fs::exists(box.dir / "good.d"));  // the compiler itself ran and wrote it
   CHECK(box.stats().find("passthroughs     1\n") != std::string::npos);
 }
+
+TEST_CASE("compile_cache never serves an object whose .incbin input changed") {
+  REQUIRE(std::getenv("COMPILE_CACHE") != nullptr);
+  sandbox box;
+  const auto data = box.dir / "data.bin";
+  std::ofstream(data) << "first contents";
+  const auto src = (box.dir / "blob.c").string();
+  std::ofstream(src) << "__asm__(\".section .rodata\\n.incbin \\\"" << data.string()
+                     << "\\\"\\n.previous\");\nint f(void) { return 1; }\n";
+  const auto o1 = (box.dir / "one.o").string(), o2 = (box.dir / "two.o").string();
+  REQUIRE(box.wrap({cc(), "-c", src, "-o", o1}).exit_code == 0);
+  std::ofstream(data) << "other contents, longer";
+  REQUIRE(box.wrap({cc(), "-c", src, "-o", o2}).exit_code == 0);
+  CHECK(read_file(o1) != read_file(o2));  // a stale hit would be the first object
+  const auto stats = box.stats();
+  CHECK(stats.find("hits             0\n") != std::string::npos);
+  CHECK(stats.find("passthroughs     2\n") != std::string::npos);
+}
+
+TEST_CASE("compile_cache runs C++ module compiles uncached") {
+  REQUIRE(std::getenv("COMPILE_CACHE") != nullptr);
+  sandbox box;
+  const auto src = (box.dir / "m.c").string();
+  std::ofstream(src) << "int g(void) { return 2; }\n";
+  const auto obj = (box.dir / "m.o").string();
+  for (int i = 0; i < 2; ++i)
+    REQUIRE(box.wrap({cc(), "-fmodules-ts", "-c", src, "-o", obj}).exit_code == 0);
+  CHECK(box.stats().find("passthroughs     2\n") != std::string::npos);
+}
+
+TEST_CASE("compile_cache management options: -z, -M with sizes, refused options") {
+  REQUIRE(std::getenv("COMPILE_CACHE") != nullptr);
+  sandbox box;
+  const auto src = (box.dir / "s.c").string();
+  std::ofstream(src) << "int h(void) { return 3; }\n";
+  REQUIRE(box.wrap({cc(), "-c", src, "-o", (box.dir / "s.o").string()}).exit_code == 0);
+  CHECK(box.stats().find("misses           1\n") != std::string::npos);
+  CHECK(box.wrap({"-z"}).exit_code == 0);
+  CHECK(box.stats().find("misses           0\n") != std::string::npos);
+  auto sized = box.wrap({"-M", "5G"});
+  CHECK(sized.exit_code == 0);
+  CHECK(box.wrap({"-s"}).out.find("(bound 5368709120)") != std::string::npos);
+  ::setenv("LARDER_COMPILE_CACHE_MAX_BYTES", "5X", 1);
+  auto bad_size = box.wrap({"-s"});
+  ::unsetenv("LARDER_COMPILE_CACHE_MAX_BYTES");
+  CHECK(bad_size.err.find("'5X', not a size") != std::string::npos);
+  auto unknown = box.wrap({"-q"});
+  CHECK(unknown.exit_code == 2);
+  CHECK(unknown.err.find("unknown option -q") != std::string::npos);
+  CHECK(box.wrap({"-C"}).out.find("removed 1 objects") != std::string::npos);
+}
+
+TEST_CASE("compile_cache as a symlink named gcc before the real one on PATH") {
+  REQUIRE(std::getenv("COMPILE_CACHE") != nullptr);
+  sandbox box;
+  const auto bin = box.dir / "bin";
+  fs::create_directories(bin);
+  fs::create_symlink(fs::canonical(std::getenv("COMPILE_CACHE")), bin / "gcc");
+  const std::string old_path = std::getenv("PATH") ? std::getenv("PATH") : "/usr/bin:/bin";
+  ::setenv("PATH", (bin.string() + ":" + old_path).c_str(), 1);
+  const auto src = (box.dir / "q.c").string();
+  std::ofstream(src) << "int q(void) { return 4; }\n";
+  const auto o1 = (box.dir / "q1.o").string(), o2 = (box.dir / "q2.o").string();
+  auto first = run_process({(bin / "gcc").string(), "-c", src, "-o", o1});
+  auto second = run_process({(bin / "gcc").string(), "-c", src, "-o", o2});
+  ::setenv("PATH", old_path.c_str(), 1);
+  REQUIRE(first.exit_code == 0);
+  REQUIRE(second.exit_code == 0);
+  CHECK(read_file(o1) == read_file(o2));
+  const auto stats = box.stats();
+  CHECK(stats.find("misses           1\n") != std::string::npos);
+  CHECK(stats.find("hits             1\n") != std::string::npos);
+}
