@@ -60,6 +60,7 @@ analysis analyse(const std::vector<std::string>& args) {
   bool compile_only = false;
   std::vector<std::string> sources;
   bool have_output = false;
+  bool dep_wanted = false, explicit_target = false;
   for (std::size_t i = 0; i < args.size(); ++i) {
     const std::string& arg = args[i];
     if (arg == "-c") {
@@ -77,6 +78,35 @@ analysis analyse(const std::vector<std::string>& args) {
       }
       sources.push_back(arg);
       c.key_args.push_back(arg);
+      continue;
+    }
+    // A dependency file written beside the object (what make, CMake and Ninja ask for):
+    // cached with the object and restored on a hit. Kept out of the preprocessor run,
+    // which would otherwise write it too.
+    if (arg == "-MD" || arg == "-MMD" || arg == "-MP") {
+      if (arg != "-MP") dep_wanted = true;
+      c.key_args.push_back(arg);
+      continue;
+    }
+    if (arg == "-MF" || arg == "-MT" || arg == "-MQ" ||
+        ((arg.starts_with("-MF") || arg.starts_with("-MT") || arg.starts_with("-MQ")) &&
+         arg.size() > 3)) {
+      std::string flag = arg.substr(0, 3), value;
+      if (arg.size() > 3) {
+        value = arg.substr(3);
+      } else if (i + 1 == args.size()) {
+        out.reason = "option " + arg + " lacks its value";
+        return out;
+      } else {
+        value = args[++i];
+      }
+      if (flag == "-MF") {
+        c.dep_file = value;  // where it goes does not change its bytes
+        continue;
+      }
+      c.key_args.push_back(flag);
+      c.key_args.push_back(value);
+      explicit_target = true;
       continue;
     }
     if (unsafe(arg)) {
@@ -131,6 +161,20 @@ analysis analyse(const std::vector<std::string>& args) {
     const auto slash = c.source.rfind('/');
     const auto base = slash == std::string::npos ? c.source : c.source.substr(slash + 1);
     c.output = base.substr(0, base.rfind('.')) + ".o";
+  }
+  if (!dep_wanted && !c.dep_file.empty()) {
+    out.reason = "-MF without -MD or -MMD";
+    return out;
+  }
+  if (dep_wanted) {
+    // gcc's default: the object's name with its suffix replaced by .d.
+    if (c.dep_file.empty()) c.dep_file = c.output.substr(0, c.output.rfind('.')) + ".d";
+    // Without -MT or -MQ the file's target is the object path, so the path is part of
+    // what the value holds.
+    if (!explicit_target) {
+      c.key_args.push_back("-o");
+      c.key_args.push_back(c.output);
+    }
   }
   c.preprocess_args.push_back("-E");
   c.preprocess_args.push_back(c.source);

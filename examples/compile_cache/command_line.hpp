@@ -14,11 +14,15 @@ struct cacheable_compile {
   std::vector<std::string> key_args;         ///< every argument but the output path, in order
   std::vector<std::string> preprocess_args;  ///< the same flags with -E instead of -c and -o
   bool debug_info = false;                   ///< -g*: the object records the working directory
+  /// With -MD or -MMD: the dependency file the compile writes (-MF, else the object's
+  /// name with .d), cached with the object. Empty: none.
+  std::string dep_file;
 };
 
 /// The compile, or why not (a reason for --verbose and tests): linking, no -c, several or
 /// no sources, stdin, an option that writes other files or reads files the preprocessor
-/// output does not capture (-M*, profiling, plugins, response files), or an unknown option.
+/// output does not capture (-M and -MM without a compile, profiling, plugins, response
+/// files, modules), or an unknown option. -MD / -MMD with -MF, -MT, -MQ, -MP are cached.
 struct analysis {
   std::optional<cacheable_compile> compile;
   std::string reason;

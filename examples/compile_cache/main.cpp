@@ -5,9 +5,11 @@
 // The key hashes the compiler's identity (resolved path, size, modification time), the
 // arguments without the output path, the working directory when -g records it, and the
 // preprocessed source (the compiler run with -E and the same flags). A value is the object
-// file plus the compiler's stderr, replayed on a hit so warnings are not lost. Anything that
-// is not a single-source compile with known options runs unchanged ("passthrough"); the
-// exit code is always the compiler's.
+// file, the dependency file of -MD / -MMD when asked for, and the compiler's stderr,
+// replayed on a hit so warnings are not lost. Anything that is not a single-source compile
+// with known options runs unchanged ("passthrough"), and so does a source whose object
+// depends on files its preprocessed text does not show (`.incbin`, C++ modules); the exit
+// code is always the compiler's.
 //
 // Cache directory: $LARDER_COMPILE_CACHE_DIR, else <larder default root>/compile; objects
 // in <dir>/objects (a disk_store root: `larder stats <dir>/objects` works), counters in
@@ -105,7 +107,7 @@ std::optional<larder::fingerprint> compute_key(const std::string& compiler,
   if (!real || ::stat(real->c_str(), &st) != 0) return std::nullopt;
   larder::hasher h;
   // Bump the tag whenever the key's recipe or the value's layout changes.
-  larder::canonical<std::string_view>::append(h, "compile_cache.v1");
+  larder::canonical<std::string_view>::append(h, "compile_cache.v2");
   larder::canonical<std::string>::append(h, *real);
   larder::canonical<std::int64_t>::append(h, static_cast<std::int64_t>(st.st_size));
   larder::canonical<std::int64_t>::append(h, st.st_mtim.tv_sec);
@@ -162,24 +164,45 @@ asio::awaitable<larder::result<std::unique_ptr<larder::disk_store>>> open_store(
   co_return co_await larder::disk_store::open(std::move(engine), std::move(options));
 }
 
-// value = 8-byte little-endian stderr length, the compiler's stderr, the object file.
-std::string encode(const std::string& err, const std::string& object) {
-  std::string out(8, '\0');
+// value = the compiler's stderr, the dependency file (empty without -MD), the object;
+// the first two each after an 8-byte little-endian length.
+void append_sized(std::string& out, std::string_view part) {
   for (int i = 0; i < 8; ++i)
-    out[static_cast<std::size_t>(i)] = static_cast<char>((err.size() >> (8 * i)) & 0xff);
-  return out + err + object;
+    out.push_back(static_cast<char>((part.size() >> (8 * i)) & 0xff));
+  out.append(part);
 }
-
-bool decode(std::string_view value, std::string_view& err, std::string_view& object) {
-  if (value.size() < 8) return false;
+bool take_sized(std::string_view& rest, std::string_view& part) {
+  if (rest.size() < 8) return false;
   std::uint64_t n = 0;
   for (int i = 0; i < 8; ++i)
-    n |= static_cast<std::uint64_t>(static_cast<unsigned char>(value[static_cast<std::size_t>(i)]))
+    n |= static_cast<std::uint64_t>(static_cast<unsigned char>(rest[static_cast<std::size_t>(i)]))
          << (8 * i);
-  if (n > value.size() - 8) return false;
-  err = value.substr(8, n);
-  object = value.substr(8 + n);
+  if (n > rest.size() - 8) return false;
+  part = rest.substr(8, n);
+  rest.remove_prefix(8 + n);
   return true;
+}
+struct artifacts {
+  std::string_view err, deps, object;
+};
+std::string encode(const std::string& err, const std::string& deps, const std::string& object) {
+  std::string out;
+  append_sized(out, err);
+  append_sized(out, deps);
+  return out + object;
+}
+bool decode(std::string_view value, artifacts& a) {
+  if (!take_sized(value, a.err) || !take_sized(value, a.deps)) return false;
+  a.object = value;
+  return true;
+}
+
+std::optional<std::string> read_whole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return std::nullopt;
+  std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  if (in.bad()) return std::nullopt;
+  return bytes;
 }
 
 // Next to the target, then renamed: a reader (make, the linker) never sees half a file.
@@ -282,10 +305,11 @@ asio::awaitable<int> cached_compile(asio::io_context& io, std::vector<std::strin
   const auto found = co_await store.get(key);
   if (found.is_hit()) {
     const auto bytes = found.value().bytes();
-    std::string_view err, object;
-    if (decode({reinterpret_cast<const char*>(bytes.data()), bytes.size()}, err, object) &&
-        write_atomically(c.output, object)) {
-      replay(err);
+    artifacts a;
+    if (decode({reinterpret_cast<const char*>(bytes.data()), bytes.size()}, a) &&
+        (c.dep_file.empty() || write_atomically(c.dep_file, a.deps)) &&
+        write_atomically(c.output, a.object)) {
+      replay(a.err);
       compile_cache::record(where.stats, outcome::hit);
       co_return 0;
     }
@@ -300,11 +324,11 @@ asio::awaitable<int> cached_compile(asio::io_context& io, std::vector<std::strin
     compile_cache::record(where.stats, outcome::error);
     co_return compiled.error ? 127 : compiled.exit_code;
   }
-  std::ifstream in(c.output, std::ios::binary);
-  const std::string object{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
+  const auto object = read_whole(c.output);
+  const auto deps = c.dep_file.empty() ? std::optional<std::string>("") : read_whole(c.dep_file);
   std::error_code ec = make_error_code(std::errc::io_error);
-  if (in || in.eof()) {
-    auto value = larder::blob::copy_of(encode(compiled.err, object));
+  if (object && deps) {
+    auto value = larder::blob::copy_of(encode(compiled.err, *deps, *object));
     ec = co_await store.put(key, std::move(value));
   }
   if (ec) std::fprintf(stderr, "compile_cache: not cached: %s\n", ec.message().c_str());

@@ -95,10 +95,45 @@ TEST_CASE("compile_cache returns the compiler's exit code and passes unsafe flag
   const auto good = (box.dir / "good.c").string();
   std::ofstream(good) << "int f(void) { return 3; }\n";
   const auto obj = (box.dir / "good.o").string();
-  auto with_deps = box.wrap({cc(), "-MD", "-c", good, "-o", obj});
-  CHECK(with_deps.exit_code == 0);
-  CHECK(fs::exists(box.dir / "good.d"));  // the compiler itself ran and wrote it
+  auto deps_only = box.wrap({cc(), "-MM", good});
+  CHECK(deps_only.exit_code == 0);
+  CHECK(deps_only.out.find("good.o:") != std::string::npos);  // the compiler itself ran
   CHECK(box.stats().find("passthroughs     1\n") != std::string::npos);
+}
+
+TEST_CASE("compile_cache caches the dependency file of -MD / -MMD with the object") {
+  REQUIRE(std::getenv("COMPILE_CACHE") != nullptr);
+  sandbox box;
+  const auto header = box.dir / "conf.h";
+  std::ofstream(header) << "#define VALUE 5\n";
+  const auto src = (box.dir / "dep.c").string();
+  std::ofstream(src) << "#include \"conf.h\"\nint v(void) { return VALUE; }\n";
+  const auto obj = (box.dir / "dep.o").string();
+  const auto depfile = box.dir / "deps" / "dep.o.d";
+  fs::create_directories(depfile.parent_path());
+  const std::vector<std::string> command{cc(), "-MD", "-MT", "dep.o", "-MF", depfile.string(),
+                                         "-c", src,   "-o",  obj};
+  REQUIRE(box.wrap(command).exit_code == 0);
+  const auto first_deps = read_file(depfile);
+  CHECK(first_deps.find("conf.h") != std::string::npos);
+  const auto first_object = read_file(obj);
+  fs::remove(depfile);
+  fs::remove(obj);
+  REQUIRE(box.wrap(command).exit_code == 0);
+  const auto stats = box.stats();
+  CHECK(stats.find("hits             1\n") != std::string::npos);
+  REQUIRE(fs::exists(depfile));  // restored by the hit
+  CHECK(read_file(depfile) == first_deps);
+  CHECK(read_file(obj) == first_object);
+  // The default place (the object's name with .d) and -MMD work the same way.
+  const auto obj2 = (box.dir / "other.o").string();
+  REQUIRE(box.wrap({cc(), "-MMD", "-c", src, "-o", obj2}).exit_code == 0);
+  CHECK(read_file(box.dir / "other.d").find("other.o:") != std::string::npos);
+  // A changed header is a miss: its text is in the preprocessed source.
+  std::ofstream(header) << "#define VALUE 6\n";
+  REQUIRE(box.wrap(command).exit_code == 0);
+  CHECK(box.stats().find("hits             1\n") != std::string::npos);
+  CHECK(read_file(obj) != first_object);
 }
 
 TEST_CASE("compile_cache never serves an object whose .incbin input changed") {
