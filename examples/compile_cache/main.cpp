@@ -34,6 +34,7 @@
 #include <string>
 #include <vector>
 
+#include "artifact.hpp"
 #include "command_line.hpp"
 #include "larder/canonical.hpp"
 #include "larder/disk_store.hpp"
@@ -45,7 +46,10 @@
 
 namespace {
 
+using compile_cache::artifacts;
 using compile_cache::outcome;
+using compile_cache::read_whole;
+using compile_cache::write_atomically;
 
 struct paths {
   std::string dir, objects, stats;
@@ -164,64 +168,6 @@ asio::awaitable<larder::result<std::unique_ptr<larder::disk_store>>> open_store(
   co_return co_await larder::disk_store::open(std::move(engine), std::move(options));
 }
 
-// value = the compiler's stderr, the dependency file (empty without -MD), the object;
-// the first two each after an 8-byte little-endian length.
-void append_sized(std::string& out, std::string_view part) {
-  for (int i = 0; i < 8; ++i)
-    out.push_back(static_cast<char>((part.size() >> (8 * i)) & 0xff));
-  out.append(part);
-}
-bool take_sized(std::string_view& rest, std::string_view& part) {
-  if (rest.size() < 8) return false;
-  std::uint64_t n = 0;
-  for (int i = 0; i < 8; ++i)
-    n |= static_cast<std::uint64_t>(static_cast<unsigned char>(rest[static_cast<std::size_t>(i)]))
-         << (8 * i);
-  if (n > rest.size() - 8) return false;
-  part = rest.substr(8, n);
-  rest.remove_prefix(8 + n);
-  return true;
-}
-struct artifacts {
-  std::string_view err, deps, object;
-};
-std::string encode(const std::string& err, const std::string& deps, const std::string& object) {
-  std::string out;
-  append_sized(out, err);
-  append_sized(out, deps);
-  return out + object;
-}
-bool decode(std::string_view value, artifacts& a) {
-  if (!take_sized(value, a.err) || !take_sized(value, a.deps)) return false;
-  a.object = value;
-  return true;
-}
-
-std::optional<std::string> read_whole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return std::nullopt;
-  std::string bytes{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-  if (in.bad()) return std::nullopt;
-  return bytes;
-}
-
-// Next to the target, then renamed: a reader (make, the linker) never sees half a file.
-bool write_atomically(const std::string& path, std::string_view bytes) {
-  const std::string temp = path + ".compile_cache." + std::to_string(::getpid());
-  const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-  if (fd < 0) return false;
-  bool ok = true;
-  for (std::size_t done = 0; ok && done < bytes.size();) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<std::size_t>(n);
-  }
-  ok = ::close(fd) == 0 && ok && std::rename(temp.c_str(), path.c_str()) == 0;
-  if (!ok) std::remove(temp.c_str());
-  return ok;
-}
-
 // The compiler's stderr as the user's terminal wants it: coloured only on a terminal.
 void replay(std::string_view err) {
   if (err.empty()) return;
@@ -306,7 +252,7 @@ asio::awaitable<int> cached_compile(asio::io_context& io, std::vector<std::strin
   if (found.is_hit()) {
     const auto bytes = found.value().bytes();
     artifacts a;
-    if (decode({reinterpret_cast<const char*>(bytes.data()), bytes.size()}, a) &&
+    if (compile_cache::decode({reinterpret_cast<const char*>(bytes.data()), bytes.size()}, a) &&
         (c.dep_file.empty() || write_atomically(c.dep_file, a.deps)) &&
         write_atomically(c.output, a.object)) {
       replay(a.err);
@@ -328,7 +274,7 @@ asio::awaitable<int> cached_compile(asio::io_context& io, std::vector<std::strin
   const auto deps = c.dep_file.empty() ? std::optional<std::string>("") : read_whole(c.dep_file);
   std::error_code ec = make_error_code(std::errc::io_error);
   if (object && deps) {
-    auto value = larder::blob::copy_of(encode(compiled.err, *deps, *object));
+    auto value = larder::blob::copy_of(compile_cache::encode(compiled.err, *deps, *object));
     ec = co_await store.put(key, std::move(value));
   }
   if (ec) std::fprintf(stderr, "compile_cache: not cached: %s\n", ec.message().c_str());
