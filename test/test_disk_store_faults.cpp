@@ -156,7 +156,7 @@ TEMPLATE_TEST_CASE("disk_store: open removes stale temp files and damaged entrie
   fixture.close();
 
   // What a crash mid-put leaves, a damaged header, and a file under another key's name.
-  const auto temp = good + ".tmp.4242.7";
+  const auto temp = good + ".tmp.999999999.7";
   testing::write_file(temp, "half a file");
   auto bytes = testing::read_file(bad);
   bytes[0] = 'X';

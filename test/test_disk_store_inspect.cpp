@@ -142,7 +142,7 @@ TEST_CASE("disk_store open with remove_invalid = false leaves bad files in place
     REQUIRE(s.store);
     put_all(runner, *s.store, {"good", "short"});
     truncated = s.store->path_for("short");
-    temp = s.store->path_for("good") + ".tmp.1.1";
+    temp = s.store->path_for("good") + ".tmp.999999999.1";
   }
   fs::resize_file(truncated, 30);
   std::ofstream(temp) << "half a put";

@@ -28,10 +28,12 @@ struct disk_store_options {
   /// Optional bound on the number of entries; 0 means no bound.
   std::uint64_t max_entries = 0;
   /// Larger values are refused with errc::value_too_large before anything is allocated.
+  /// Like max_key_size it bounds puts only: an entry on disk that another opener with larger
+  /// limits stored is indexed and served all the same.
   std::size_t max_value_size = 64ull << 20;
-  /// Longer keys are refused with errc::invalid_argument; also bounds what open trusts.
+  /// Longer keys are refused with errc::invalid_argument.
   std::size_t max_key_size = 65535;
-  /// Coroutines that rebuild the index at open, each taking fan-out directories in turn.
+  /// Coroutines that rebuild the index after open, each taking fan-out directories in turn.
   unsigned scan_parallelism = 8;
   /// false (for tools that inspect an existing cache): open neither creates the root nor
   /// adopts a directory that is not a cache. The root must exist (else ENOENT, as an errno
@@ -75,6 +77,8 @@ struct disk_store_metrics {
   std::uint64_t fsyncs = 0;              ///< fsync and fdatasync requests issued by flush
   std::uint64_t temp_files_removed = 0;  ///< stale temp files removed at open
   std::string_view backend;              ///< the io engine's backend: "io_uring" or "thread_pool"
+  bool index_complete = false;           ///< the background scan has finished
+  std::uint64_t index_scan_ms = 0;       ///< how long it took (0 until it has)
 };
 
 /// A persistent store: `<root>/<2 hex>/<64 hex>.bin` per entry, named by the BLAKE3 of the
@@ -82,9 +86,11 @@ struct disk_store_metrics {
 /// io_engine, so no blocking file system call runs on a caller's executor (the directory
 /// listing at open, readdir, is the one exception).
 ///
-/// An in-memory index (key, size, last use) is rebuilt at open; it answers misses without
-/// I/O and serves erase, invalidate_prefix and eviction. The directory is therefore owned by
-/// one disk_store at a time: files other processes add after open are not seen.
+/// An in-memory index (key, size, last use) answers misses without I/O and serves erase,
+/// invalidate_prefix, eviction and the stats. open() does not wait for it: a get needs no
+/// index (the path follows from the key), so the store serves at once while the index is
+/// rebuilt in the background (index_ready()). The directory is owned by one disk_store at a
+/// time: files other processes add after open are not seen.
 ///
 /// Completion: every operation resumes the caller on its own executor. Errors are values.
 /// Cancellation: an operation cancelled through its slot completes with errc::cancelled (or
@@ -101,13 +107,20 @@ class disk_store {
   /// neither variable names an absolute path.
   static result<std::string> default_root();
 
-  /// Creates the root if needed, removes stale temp files, removes files that are not
-  /// entries of this format, and rebuilds the index by scanning the 256 fan-out
-  /// directories in parallel. Completes with the store or the error that prevented
-  /// opening the root (errc::no_cache_directory, an errno code). `engine` is kept alive by
-  /// the store. A file the scan cannot read (an I/O error) is neither indexed nor removed.
-  /// Cancellation: the scan's requests complete with errc::cancelled, so the store opens
-  /// with the entries read so far; no file is removed for that reason.
+  /// Creates the root if needed and opens it; completes with the store, or with the error
+  /// that prevented opening the root (errc::no_cache_directory, an errno code), without
+  /// reading any entry. `engine` is kept alive by the store. The index is then rebuilt in
+  /// the background on the caller's executor: the 256 fan-out directories are scanned in
+  /// parallel, stale temp files and files that fail the header checks are removed (counted),
+  /// and every entry's key is recovered from its header. A file the scan cannot read (an I/O
+  /// error) is neither indexed nor removed. Until the index is complete (index_ready()):
+  /// a get that the index cannot answer reads the entry's path; an erase of a key not yet
+  /// indexed unlinks its path; invalidate_prefix and verify() wait for it (they need every
+  /// match); eviction waits for it too, so the capacity bound is enforced
+  /// from then on, and the puts admitted meanwhile count towards it. Destroying the store
+  /// stops the scan at its next file; the scan keeps the store's state (and the engine)
+  /// alive until its requests have completed, so its executor must keep running until then,
+  /// or be destroyed (which destroys the scan without resuming it).
   static asio::awaitable<result<std::unique_ptr<disk_store>>> open(
       std::shared_ptr<io_engine> engine, disk_store_options options = {});
 
@@ -126,7 +139,8 @@ class disk_store {
   /// temp file is removed on failure and the old entry, if any, stays readable.
   asio::awaitable<std::error_code> put(key_view key, blob value);
 
-  /// Removes the entry; true when the index held it. Completes once the file's unlink has
+  /// Removes the entry; true when the index held it (before the index is complete: when its
+  /// file was there). Completes once the file's unlink has
   /// completed (a flush after that makes the removal durable). A removal of the same key
   /// still in flight (another erase, an invalidate_prefix, an eviction) is waited for first,
   /// so even `false` means the file is gone. A failed unlink is returned as the error and the
@@ -143,14 +157,27 @@ class disk_store {
   /// the matches (an ordered index). Returns how many went, once all their unlinks have
   /// completed; removals in flight of keys with that prefix are waited for first (so a
   /// second call that finds nothing left still returns only after the first's unlinks). An
-  /// unlink that fails keeps its entry indexed and the call returns that error.
+  /// unlink that fails keeps its entry indexed and the call returns that error. Before all
+  /// that it waits for the index (index_ready()), so that entries on disk from before the
+  /// open are matched too; cancelled while waiting: errc::cancelled, nothing removed.
   asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix);
 
+  /// Completes once the background scan has finished and the index holds every entry that
+  /// was on disk when the store opened (and evictions to the bound have run); at once when
+  /// it already does. Completion as get; cancellation: terminal, through the caller's slot,
+  /// completes with errc::cancelled and leaves the scan running. The store must outlive the
+  /// call.
+  asio::awaitable<std::error_code> index_ready();
+  /// Whether the index is complete (index_ready() would complete at once).
+  bool index_complete() const noexcept;
+
   /// A snapshot of the index, least recently used first (the order eviction takes). For
-  /// tools: it copies every key, so it costs memory in proportion to the index.
+  /// tools: it copies every key, so it costs memory in proportion to the index. Before
+  /// index_ready() completes it lists only what is indexed so far.
   std::vector<disk_entry_info> entries() const;
 
-  /// Reads every entry indexed when the call began in full and checks it as get does.
+  /// Waits for the index (index_ready()), then reads every entry indexed when the call began
+  /// in full and checks it as get does.
   /// `repair`: a corrupt entry is counted, removed and dropped from the index, as a get would;
   /// otherwise the file and the index are left alone (the entry's next get removes it). An
   /// I/O error counts the entry unreadable and leaves it. Entries are checked one at a time.
@@ -170,8 +197,10 @@ class disk_store {
   struct impl;
 
  private:
-  explicit disk_store(std::unique_ptr<impl> state);
-  std::unique_ptr<impl> impl_;
+  explicit disk_store(std::shared_ptr<impl> state);
+  // Shared with the background scan, which may still be finishing its requests after the
+  // store is destroyed.
+  std::shared_ptr<impl> impl_;
 };
 
 static_assert(store<disk_store>);

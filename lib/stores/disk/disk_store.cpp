@@ -77,12 +77,16 @@ result<std::string> disk_store::default_root() {
   return errc::no_cache_directory;
 }
 
-disk_store::disk_store(std::unique_ptr<impl> state) : impl_(std::move(state)) {}
-
-disk_store::~disk_store() {
+disk_store::impl::~impl() {
   // The descriptor is a plain directory handle: closing it cannot block on I/O, and a
   // destructor cannot await the engine.
-  if (impl_ && impl_->root_fd >= 0) ::close(impl_->root_fd);
+  if (root_fd >= 0) ::close(root_fd);
+}
+
+disk_store::disk_store(std::shared_ptr<impl> state) : impl_(std::move(state)) {}
+
+disk_store::~disk_store() {
+  if (impl_) impl_->closing.store(true, std::memory_order_relaxed);
 }
 
 asio::awaitable<result<std::unique_ptr<disk_store>>> disk_store::open(
@@ -112,16 +116,9 @@ asio::awaitable<result<std::unique_ptr<disk_store>>> disk_store::open(
   }
   auto fd = co_await engine->openat(AT_FDCWD, options.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!fd) co_return fd.error();
-  auto state = std::make_unique<impl>(std::move(engine), std::move(options), *fd);
-  co_await detail::disk::scan(*state);
-  detail::disk::removal victims;
-  {
-    std::lock_guard lock(state->mutex);
-    victims = state->begin_removal_locked();
-    state->evict_locked(victims);
-  }
-  // A failed unlink keeps its entry indexed and is counted; the store still opens.
-  (void)co_await state->finish_removal(std::move(victims));
+  auto state = std::make_shared<impl>(std::move(engine), std::move(options), *fd);
+  // Served from now on: the index follows in the background (scan.cpp).
+  detail::disk::start_scan(state, co_await asio::this_coro::executor);
   co_return std::unique_ptr<disk_store>(new disk_store(std::move(state)));
 }
 
@@ -129,22 +126,25 @@ asio::awaitable<result<std::unique_ptr<disk_store>>> disk_store::open(
 
 asio::awaitable<lookup> disk_store::get(key_view key) {
   auto& s = *impl_;
-  std::uint64_t generation = 0;
+  std::uint64_t generation = 0;  // 0: not indexed
   std::uint64_t expected_size = 0;
   {
     std::lock_guard lock(s.mutex);
-    auto* n = s.index.find(key);
-    if (!n) {
-      // The index is complete (rebuilt at open), so a miss needs no I/O.
+    if (auto* n = s.index.find(key)) {
+      s.index.touch(n);
+      generation = n->generation;
+      expected_size = n->size;
+    } else if (s.indexed) {
+      // A complete index answers a miss without I/O.
       s.counters.add(counter::misses);
       co_return lookup::miss();
     }
-    s.index.touch(n);
-    generation = n->generation;
-    expected_size = n->size;
   }
   const std::string k(key);  // the view need not outlive our suspensions
   const auto path = detail::disk::relative_path(detail::disk::name_of(k));
+  // The scan has not reached (or not yet merged) this key's file: read the path, its size
+  // unknown, so the careful way.
+  if (generation == 0) co_return co_await s.read_careful(k, 0, 0, path);
 
   auto fault = [&s](std::error_code ec) {
     s.note_io_error(ec);
@@ -186,7 +186,7 @@ asio::awaitable<lookup> disk_store::get(key_view key) {
   } else if (is_errno(ec, EIO)) {
     co_return fault(ec);
   }
-  co_return co_await s.read_careful(k, generation, path);
+  co_return co_await s.read_careful(k, generation, expected_size, path);
 }
 
 asio::awaitable<std::error_code> disk_store::put(key_view key, blob value) {
@@ -218,7 +218,11 @@ asio::awaitable<std::error_code> disk_store::put(key_view key, blob value) {
     std::shared_ptr<detail::disk::removal_waiter> waiter;
     {
       std::lock_guard lock(s.mutex);
-      if (!s.unlinking_locked(k)) break;
+      if (!s.unlinking_locked(k) && !s.bad_unlinking.contains(name)) {
+        // From here the scan leaves this name's file alone (see remove_bad).
+        if (!s.indexed) s.put_names_unindexed.insert(name);
+        break;
+      }
       waiter = s.add_waiter_locked(executor);
     }
     if (auto ec = co_await s.wait(std::move(waiter))) co_return refuse(ec);
@@ -274,14 +278,29 @@ metrics_snapshot disk_store::metrics() const noexcept {
 disk_store_metrics disk_store::disk_metrics() const noexcept {
   const auto& d = impl_->disk;
   auto load = [](const std::atomic<std::uint64_t>& c) { return c.load(std::memory_order_relaxed); };
-  return {metrics(),
-          load(d.corrupt),
-          load(d.io_errors),
-          load(d.bytes_read),
-          load(d.bytes_written),
-          load(d.fsyncs),
-          load(d.temp_removed),
-          impl_->engine->metrics().backend};
+  disk_store_metrics out{metrics(),
+                         load(d.corrupt),
+                         load(d.io_errors),
+                         load(d.bytes_read),
+                         load(d.bytes_written),
+                         load(d.fsyncs),
+                         load(d.temp_removed),
+                         impl_->engine->metrics().backend,
+                         false,
+                         0};
+  std::lock_guard lock(impl_->mutex);
+  out.index_complete = impl_->indexed;
+  out.index_scan_ms = impl_->index_scan_ms;
+  return out;
+}
+
+asio::awaitable<std::error_code> disk_store::index_ready() {
+  co_return co_await impl_->wait_indexed();
+}
+
+bool disk_store::index_complete() const noexcept {
+  std::lock_guard lock(impl_->mutex);
+  return impl_->indexed;
 }
 
 durability_report disk_store::durability() const {

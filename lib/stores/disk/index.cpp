@@ -39,14 +39,27 @@ index_node* disk_index::upsert(std::string_view key, bool& created) {
     touch(*it);
     return *it;
   }
+  auto* n = insert_at(it, key);
+  push_back(n);
+  return n;
+}
+
+index_node* disk_index::insert_least_recent(std::string_view key) {
+  auto it = order_.lower_bound(key);
+  if (it != order_.end() && (*it)->key() == key) return nullptr;
+  auto* n = insert_at(it, key);
+  push_front(n);
+  return n;
+}
+
+index_node* disk_index::insert_at(decltype(order_)::iterator hint, std::string_view key) {
   auto* n = make_node(key);
   try {
-    order_.insert(it, n);
+    order_.insert(hint, n);
   } catch (...) {
     free_node(n);
     throw;
   }
-  push_back(n);
   return n;
 }
 
@@ -81,6 +94,13 @@ void disk_index::push_back(index_node* n) noexcept {
   n->next = nullptr;
   (tail_ ? tail_->next : head_) = n;
   tail_ = n;
+}
+
+void disk_index::push_front(index_node* n) noexcept {
+  n->next = head_;
+  n->prev = nullptr;
+  (head_ ? head_->prev : tail_) = n;
+  head_ = n;
 }
 
 }  // namespace larder::detail::disk

@@ -42,6 +42,10 @@ class disk_index {
   /// The node of `key`, made the most recently used; created (size 0) when missing.
   /// `created` tells which.
   index_node* upsert(std::string_view key, bool& created);
+  /// A new node for `key` (size 0) as the least recently used, or nullptr when `key` is
+  /// already indexed (left as it is): what the background scan merges is older than
+  /// anything put since the open.
+  index_node* insert_least_recent(std::string_view key);
   /// Makes `n` the most recently used.
   void touch(index_node* n) noexcept;
   /// Forgets `n` and frees it.
@@ -67,12 +71,15 @@ class disk_index {
     bool operator()(std::string_view a, const index_node* b) const noexcept { return a < b->key(); }
   };
 
-  void unlink(index_node* n) noexcept;
-  void push_back(index_node* n) noexcept;
-
   absl::btree_set<index_node*, key_less> order_;
   index_node* head_ = nullptr;
   index_node* tail_ = nullptr;
+
+  // A new node for `key` in the key order at `hint` (its lower bound), in neither list yet.
+  index_node* insert_at(decltype(order_)::iterator hint, std::string_view key);
+  void unlink(index_node* n) noexcept;
+  void push_back(index_node* n) noexcept;
+  void push_front(index_node* n) noexcept;
 };
 
 }  // namespace larder::detail::disk

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 
+#include <algorithm>
 #include <string>
 #include <utility>
 #include <vector>
@@ -74,12 +75,23 @@ std::vector<disk_entry_info> disk_store::entries() const {
 
 asio::awaitable<disk_verify_report> disk_store::verify(bool repair) {
   auto& s = *impl_;
-  std::vector<std::pair<std::string, std::uint64_t>> work;  // key, generation
+  // Every entry, including those the background scan has yet to index.
+  if (auto ec = co_await s.wait_indexed()) {
+    disk_verify_report cancelled;
+    cancelled.first_error = ec;
+    co_return cancelled;
+  }
+  struct job {
+    std::string key;
+    std::uint64_t generation = 0;
+    std::uint64_t size = 0;  // as indexed: a bound for files stored under larger limits
+  };
+  std::vector<job> work;
   {
     std::lock_guard lock(s.mutex);
     work.reserve(s.index.size());
     s.index.for_each_by_use([&work](const detail::disk::index_node& n) {
-      work.emplace_back(std::string(n.key()), n.generation);
+      work.push_back({std::string(n.key()), n.generation, n.size});
     });
   }
   disk_verify_report report;
@@ -90,7 +102,7 @@ asio::awaitable<disk_verify_report> disk_store::verify(bool repair) {
     if (!report.first_error) report.first_error = ec;
   };
   for (std::size_t i = 0; i < work.size(); ++i) {
-    const auto& [key, generation] = work[i];
+    const auto& [key, generation, indexed_size] = work[i];
     if (report.first_error == errc::cancelled) {
       ++report.unreadable;  // cancelled: no verdict for the rest either
       continue;
@@ -114,7 +126,8 @@ asio::awaitable<disk_verify_report> disk_store::verify(bool repair) {
         continue;
       }
       if (!S_ISREG(st->stx_mode) || st->stx_size < detail::disk::file_size(key.size(), 0) ||
-          st->stx_size > detail::disk::file_size(key.size(), s.options.max_value_size)) {
+          st->stx_size > std::max(detail::disk::file_size(key.size(), s.options.max_value_size),
+                                  indexed_size)) {
         corrupt = true;
         co_await s.engine->close(*fd);
       } else {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <string>
 
 #include "larder/disk_store.hpp"
@@ -28,12 +29,21 @@ asio::awaitable<result<int>> disk_store::impl::open_entry(const std::string& pat
 
 asio::awaitable<lookup> disk_store::impl::read_careful(const std::string& k,
                                                        std::uint64_t generation,
+                                                       std::uint64_t indexed_size,
                                                        const std::string& path) {
   auto fault = [this](std::error_code ec) {
     note_io_error(ec);
     counters.add(counter::errors);
     counters.add(counter::lookup_faults);
     return lookup::fault(ec);
+  };
+  // Generation 0: a key the index does not hold yet (the scan is running). Its file is the
+  // scan's to judge, count and remove; here it is only a miss.
+  const bool indexed_entry = generation != 0;
+  auto bad = [&]() -> asio::awaitable<lookup> {
+    if (indexed_entry) co_return co_await discard(k, generation);
+    counters.add(counter::misses);
+    co_return lookup::miss();
   };
   auto fd = co_await open_entry(path);
   if (!fd) {
@@ -42,8 +52,7 @@ asio::awaitable<lookup> disk_store::impl::read_careful(const std::string& k,
       counters.add(counter::misses);
       co_return lookup::miss();
     }
-    if (is_errno(fd.error(), ELOOP) || is_errno(fd.error(), EXDEV))
-      co_return co_await discard(k, generation);
+    if (is_errno(fd.error(), ELOOP) || is_errno(fd.error(), EXDEV)) co_return co_await bad();
     co_return fault(fd.error());
   }
   auto st = co_await engine->statx(*fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE);
@@ -51,11 +60,15 @@ asio::awaitable<lookup> disk_store::impl::read_careful(const std::string& k,
     co_await engine->close(*fd);
     co_return fault(st.error());
   }
-  // Anything but a regular file, or a size out of bounds, before allocating for it.
+  // Anything but a regular file, or a size out of bounds, before allocating for it. The
+  // bound is this store's limit, or the size the index took from the file (an entry that an
+  // opener with a larger limit stored), whichever is larger.
+  const auto limit =
+      std::max(detail::disk::file_size(k.size(), options.max_value_size), indexed_size);
   if (!S_ISREG(st->stx_mode) || st->stx_size < detail::disk::file_size(k.size(), 0) ||
-      st->stx_size > detail::disk::file_size(k.size(), options.max_value_size)) {
+      st->stx_size > limit) {
     co_await engine->close(*fd);
-    co_return co_await discard(k, generation);
+    co_return co_await bad();
   }
   auto buffer = co_await engine->read(*fd, st->stx_size, 0);
   co_await engine->close(*fd);
@@ -63,7 +76,7 @@ asio::awaitable<lookup> disk_store::impl::read_careful(const std::string& k,
   bump(disk.bytes_read, buffer->size());
   const blob file = std::move(*buffer).freeze();
   const auto range = detail::disk::verify(file.bytes(), k);
-  if (!range) co_return co_await discard(k, generation);
+  if (!range) co_return co_await bad();
   counters.add(counter::hits);
   co_return lookup::hit(file.slice(range->offset, range->length));
 }

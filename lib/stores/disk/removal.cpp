@@ -39,9 +39,56 @@ void disk_store::impl::take_locked(detail::disk::removal& r, detail::disk::index
   // A removed entry has nothing left to make durable (unless its unlink fails).
   t.was_pending = pending.erase(t.path) > 0;
   bytes -= n->size;
+  note_removed_locked(t.key);
   index.remove(n);
   ++unlinking[t.key];
   r.entries.push_back(std::move(t));
+}
+
+void disk_store::impl::take_unindexed_locked(detail::disk::removal& r, std::string_view key) {
+  const auto name = detail::disk::name_of(key);
+  detail::disk::taken_entry t;
+  t.key = std::string(key);
+  t.path = detail::disk::relative_path(name);
+  t.dir = detail::disk::dir_of(name);
+  t.unindexed = true;
+  note_removed_locked(t.key);
+  ++unlinking[t.key];
+  r.entries.push_back(std::move(t));
+}
+
+asio::awaitable<void> disk_store::impl::remove_bad(const std::string& path, std::string_view name) {
+  {
+    std::lock_guard lock(mutex);
+    if (put_names_unindexed.contains(name)) co_return;
+    bad_unlinking.emplace(name);
+  }
+  // Not an entry: nothing to put back if this fails; the next open looks at it again.
+  (void)co_await engine->unlinkat(root_fd, path);
+  std::vector<std::shared_ptr<detail::disk::removal_waiter>> woken;
+  {
+    std::lock_guard lock(mutex);
+    bad_unlinking.erase(bad_unlinking.find(name));
+    woken.swap(removal_waiters);
+  }
+  for (auto& w : woken)
+    (void)w->try_send(std::error_code{}, true);
+}
+
+void disk_store::impl::note_removed_locked(std::string_view key) {
+  if (!indexed) removed_unindexed.emplace(key);
+}
+
+asio::awaitable<std::error_code> disk_store::impl::wait_indexed() {
+  const auto executor = co_await asio::this_coro::executor;
+  std::shared_ptr<detail::disk::removal_waiter> waiter;
+  {
+    std::lock_guard lock(mutex);
+    if (indexed) co_return std::error_code{};
+    waiter = std::make_shared<detail::disk::removal_waiter>(executor, 1);
+    index_waiters.push_back(waiter);
+  }
+  co_return co_await wait(std::move(waiter));
 }
 
 bool disk_store::impl::unlinking_locked(std::string_view key) const {
@@ -72,13 +119,15 @@ asio::awaitable<std::error_code> disk_store::impl::wait(
   co_return std::error_code{};
 }
 
-asio::awaitable<std::error_code> disk_store::impl::finish_removal(detail::disk::removal r) {
+asio::awaitable<std::error_code> disk_store::impl::finish_removal(detail::disk::removal r,
+                                                                  std::uint64_t* unlinked) {
   // Each unlink is awaited to its result: a removal that completed has issued all of them
   // and knows how each ended.
   std::vector<std::error_code> results;
   results.reserve(r.entries.size());
   for (const auto& t : r.entries) {
     auto ec = co_await engine->unlinkat(root_fd, t.path);
+    if (!ec && unlinked) ++*unlinked;
     if (is_errno(ec, ENOENT)) ec = {};  // already gone: removed all the same
     results.push_back(ec);
   }
@@ -96,6 +145,13 @@ asio::awaitable<std::error_code> disk_store::impl::finish_removal(detail::disk::
         continue;
       }
       if (!first) first = results[i];
+      if (t.unindexed) {
+        // The file is still there and the index never held it: let the scan's finding
+        // stand. (Once the scan has merged, such a file stays unindexed until the next
+        // open; the erase returns the error.)
+        removed_unindexed.erase(t.key);
+        continue;
+      }
       // The file is (as far as we know) still there: keep it indexed, unless a put has
       // installed a newer file under the key meanwhile.
       if (index.find(t.key)) continue;
@@ -123,6 +179,8 @@ asio::awaitable<std::error_code> disk_store::impl::finish_removal(detail::disk::
 }
 
 void disk_store::impl::evict_locked(detail::disk::removal& out) {
+  // Least recently used means nothing until the scan has merged the older entries.
+  if (!indexed) return;
   while (index.least_recent() &&
          (bytes > options.max_bytes ||
           (options.max_entries != 0 && index.size() > options.max_entries))) {
@@ -139,6 +197,7 @@ bool disk_store::impl::forget(const std::string& key, std::uint64_t generation) 
   if (!n || n->generation != generation) return false;
   pending.erase(detail::disk::relative_path(detail::disk::name_of(key)));
   bytes -= n->size;
+  note_removed_locked(key);
   index.remove(n);
   return true;
 }
@@ -174,6 +233,7 @@ asio::awaitable<result<bool>> disk_store::erase(key_view key) {
   const std::string k(key);
   const auto executor = co_await asio::this_coro::executor;
   detail::disk::removal r;
+  bool was_indexed = false;
   for (;;) {
     std::shared_ptr<detail::disk::removal_waiter> waiter;
     {
@@ -182,23 +242,30 @@ asio::awaitable<result<bool>> disk_store::erase(key_view key) {
       // once the file is gone (and a flush after us makes that durable).
       if (!s.unlinking_locked(k)) {
         auto* n = s.index.find(k);
-        if (!n) co_return false;
+        if (!n && s.indexed) co_return false;
         r = s.begin_removal_locked();
-        s.take_locked(r, n);
+        was_indexed = n != nullptr;
+        if (n)
+          s.take_locked(r, n);
+        else
+          s.take_unindexed_locked(r, k);
         break;
       }
       waiter = s.add_waiter_locked(executor);
     }
     if (auto ec = co_await s.wait(std::move(waiter))) co_return ec;
   }
-  if (auto ec = co_await s.finish_removal(std::move(r))) co_return ec;
-  co_return true;
+  std::uint64_t unlinked = 0;
+  if (auto ec = co_await s.finish_removal(std::move(r), &unlinked)) co_return ec;
+  co_return was_indexed || unlinked > 0;
 }
 
 asio::awaitable<result<std::uint64_t>> disk_store::invalidate_prefix(key_view prefix) {
   auto& s = *impl_;
   const std::string p(prefix);
   const auto executor = co_await asio::this_coro::executor;
+  // Entries from before the open are matched only once the scan has indexed them.
+  if (auto ec = co_await s.wait_indexed()) co_return ec;
   detail::disk::removal r;
   for (;;) {
     std::shared_ptr<detail::disk::removal_waiter> waiter;

@@ -1,16 +1,25 @@
-// Rebuilding the index at open: several coroutines list the 256 fan-out directories,
-// remove stale temp files and foreign files, and recover each entry's key from its header.
+// Rebuilding the index in the background after open: several coroutines list the 256
+// fan-out directories, remove stale temp files and files that fail the header checks, and
+// recover each entry's key from its header; then the findings are merged into the index
+// under one lock (keys removed or put since the open keep what those did), the index is
+// marked complete, its waiters are woken and eviction runs to the bounds.
 #include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <asio/co_spawn.hpp>
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/use_awaitable.hpp>
 #include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <memory>
 #include <mutex>
+#include <optional>
+#include <span>
 #include <string>
-#include <tuple>
 #include <vector>
 
 #include "stores/disk/format.hpp"
@@ -27,17 +36,64 @@ struct found {
 };
 
 struct scan_state {
-  explicit scan_state(disk_store::impl& store) : s(store) {}
+  explicit scan_state(std::shared_ptr<disk_store::impl> store)
+      : owner(std::move(store)), s(*owner) {}
+  std::shared_ptr<disk_store::impl> owner;  // the scan may outlive the disk_store
   disk_store::impl& s;
   std::atomic<unsigned> next_dir{0};
   std::mutex mutex;
   std::vector<found> entries;
 };
 
-bool is_entry_name(std::string_view name, std::string_view dir) {
-  if (name.size() != 68 || !name.ends_with(".bin") || !name.starts_with(dir)) return false;
-  return std::all_of(name.begin(), name.begin() + 64,
+bool is_hex(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
                      [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+bool is_digits(std::string_view text) {
+  return !text.empty() &&
+         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+bool is_entry_name(std::string_view name, std::string_view dir) {
+  return name.size() == 68 && name.ends_with(".bin") && name.starts_with(dir) &&
+         is_hex(name.substr(0, 64));
+}
+
+// `<64 hex>.bin.tmp.<pid>.<counter>`, as put names its temp files; nothing else is taken
+// for one (a user's `notes.tmp.txt` beside the entries is left alone).
+bool is_temp_name(std::string_view name, std::string_view dir) {
+  if (name.size() < 68 + 7 || !is_entry_name(name.substr(0, 68), dir)) return false;
+  auto rest = name.substr(68);
+  if (!rest.starts_with(".tmp.")) return false;
+  rest.remove_prefix(5);
+  const auto dot = rest.find('.');
+  return dot != std::string_view::npos && is_digits(rest.substr(0, dot)) &&
+         is_digits(rest.substr(dot + 1));
+}
+
+// Whether the process named in a temp file's name is gone (its put can never finish). The
+// scan runs beside this process's own puts, and maybe other processes' on the same root.
+bool writer_is_dead(std::string_view name) {
+  auto rest = name.substr(68 + 5);
+  const auto digits = rest.substr(0, rest.find('.'));
+  if (digits.size() > 9) return true;  // beyond any pid_max
+  const auto pid = static_cast<pid_t>(std::stol(std::string(digits)));
+  if (pid <= 0) return true;
+  if (pid == ::getpid()) return false;
+  return ::kill(pid, 0) != 0 && errno == ESRCH;
+}
+
+// Header checks shared by both ways of reading one: the fixed fields, the file's size
+// against the lengths it claims (so no length is trusted beyond the bytes really there).
+// The store's limits are not applied: they bound puts, and an entry that another opener
+// with larger limits stored is an entry all the same.
+std::optional<header> plausible_header(std::span<const std::byte> bytes, std::uint64_t file_bytes) {
+  const auto h = decode_header(bytes);
+  // Each length within the file first, so that the sum below cannot wrap.
+  if (!h || h->key_length > file_bytes || h->payload_length > file_bytes ||
+      file_bytes != file_size(h->key_length, h->payload_length))
+    return std::nullopt;
+  return h;
 }
 
 // What the scan learnt of one entry file.
@@ -62,11 +118,8 @@ asio::awaitable<recovered> read_entry(disk_store::impl& s, int fd, std::string_v
     out.outcome = recovered::unreadable;
     co_return out;
   }
-  const auto h = decode_header(head->bytes());
-  if (!h || h->key_length > s.options.max_key_size ||
-      h->payload_length > s.options.max_value_size ||
-      st->stx_size != file_size(h->key_length, h->payload_length))
-    co_return out;
+  const auto h = plausible_header(head->bytes(), st->stx_size);
+  if (!h) co_return out;
   auto key = co_await s.engine->read(fd, h->key_length, header_size);
   if (!key) {
     s.note_io_error(key.error());
@@ -83,17 +136,56 @@ asio::awaitable<recovered> read_entry(disk_store::impl& s, int fd, std::string_v
   co_return out;
 }
 
+// The bytes the quick read takes: the header and a key of up to this many bytes.
+constexpr std::size_t quick_key_bytes = 488;
+
+// Two requests instead of five: statx of the path (not following a symlink), then one
+// request that opens, reads the head without waiting and closes. Settles nothing (nullopt)
+// when the head is not in the page cache, the key is longer than the read, or openat2 is
+// missing: the careful way then decides.
+asio::awaitable<std::optional<recovered>> recover_quick(disk_store::impl& s,
+                                                        const std::string& path,
+                                                        std::string_view name) {
+  if (s.openat2_unsupported.load(std::memory_order_relaxed)) co_return std::nullopt;
+  auto st = co_await s.engine->statx(s.root_fd, path, AT_SYMLINK_NOFOLLOW,
+                                     STATX_TYPE | STATX_SIZE | STATX_MTIME);
+  if (!st) {
+    if (is_errno(st.error(), ENOENT)) co_return recovered{};  // gone since the listing
+    co_return std::nullopt;
+  }
+  // The statx and the read may meet two different files (a put renamed one in between), so
+  // this way only ever accepts; a verdict of `bad` is left to the careful way, which reads
+  // one open file.
+  if (!S_ISREG(st->stx_mode) || st->stx_size < header_size + footer_size) co_return std::nullopt;
+  auto head = co_await s.engine->read_file_nowait(s.root_fd, path, s.entry_open_flags,
+                                                  header_size + quick_key_bytes, s.entry_resolve);
+  if (head.status.error) co_return std::nullopt;
+  const auto bytes = std::span<const std::byte>(head.bytes.data(), head.bytes.size());
+  if (bytes.size() < header_size) co_return std::nullopt;
+  const auto h = plausible_header(bytes.first(header_size), st->stx_size);
+  if (!h || bytes.size() < header_size + h->key_length) co_return std::nullopt;
+  std::string k(reinterpret_cast<const char*>(bytes.data() + header_size), h->key_length);
+  if (name_of(k) != name.substr(0, 64)) co_return std::nullopt;
+  bump(s.disk.bytes_read, bytes.size());
+  recovered out;
+  out.outcome = recovered::entry;
+  out.value = found{std::move(k), st->stx_size,
+                    st->stx_mtime.tv_sec * 1'000'000'000ll + st->stx_mtime.tv_nsec};
+  co_return out;
+}
+
 // Reads just the header and key of one entry file; the footer is left to get, which
 // verifies the whole file before returning anything. Only a file whose bytes were read and
 // found wrong (or a symlink, or not a regular file) is `bad`, and so removed: an I/O error
 // or a cancellation leaves the file alone (`unreadable`).
 asio::awaitable<recovered> recover(disk_store::impl& s, const std::string& path,
                                    std::string_view name) {
+  if (auto quick = co_await recover_quick(s, path, name)) co_return std::move(*quick);
   recovered out;
   auto fd = co_await s.open_entry(path);
   if (!fd) {
     if (is_errno(fd.error(), ELOOP) || is_errno(fd.error(), EXDEV)) out.outcome = recovered::bad;
-    if (out.outcome != recovered::bad) s.note_io_error(fd.error());
+    if (out.outcome != recovered::bad && !is_errno(fd.error(), ENOENT)) s.note_io_error(fd.error());
     co_return out;
   }
   out = co_await read_entry(s, *fd, name);
@@ -123,10 +215,13 @@ asio::awaitable<void> scan_dirs(scan_state& state) {
       s.dirs_known.set(d);
     }
     for (const auto& name : names) {
+      if (s.closing.load(std::memory_order_relaxed)) co_return;
       const auto path = dname + '/' + name;
-      if (name.find(".tmp.") != std::string::npos) {
+      if (is_temp_name(name, dname)) {
         if (!s.options.remove_invalid) continue;  // an inspection leaves the tree as it is
-        // A put that never finished (its process died): never an entry.
+        // A put that never finished because its process died: never an entry. A temp of
+        // a live process (this one's puts run beside the scan) is still being written.
+        if (!writer_is_dead(name)) continue;
         const auto ec = co_await s.engine->unlinkat(s.root_fd, path);
         if (!ec) bump(s.disk.temp_removed);
         continue;
@@ -135,7 +230,7 @@ asio::awaitable<void> scan_dirs(scan_state& state) {
       auto entry = co_await recover(s, path, name);
       if (entry.outcome == recovered::bad) {
         bump(s.disk.corrupt);
-        if (s.options.remove_invalid) co_await s.engine->unlinkat(s.root_fd, path);
+        if (s.options.remove_invalid) co_await s.remove_bad(path, name.substr(0, 64));
       }
       if (entry.outcome != recovered::entry) continue;
       std::lock_guard lock(state.mutex);
@@ -144,33 +239,79 @@ asio::awaitable<void> scan_dirs(scan_state& state) {
   }
 }
 
-}  // namespace
+// Merges what the scan found, marks the index complete, wakes its waiters, evicts to the
+// bounds. Runs however the scan ended (an exception included), so that nothing waits for
+// an index that never comes; what a failed scan did not find is then simply not indexed.
+asio::awaitable<void> merge(scan_state& state, std::chrono::steady_clock::time_point start) {
+  auto& s = state.s;
+  // Newest first, each made the least recent: the oldest file ends up first in line for
+  // eviction, and everything put since the open stays more recent than all of them.
+  std::sort(state.entries.begin(), state.entries.end(),
+            [](const found& a, const found& b) { return a.mtime_ns > b.mtime_ns; });
+  std::vector<std::shared_ptr<removal_waiter>> woken;
+  removal victims;
+  {
+    std::lock_guard lock(s.mutex);
+    for (auto& e : state.entries) {
+      // Removed since the open: the scan may have read the file before its unlink.
+      if (s.removed_unindexed.contains(e.key)) continue;
+      auto* n = s.index.insert_least_recent(e.key);
+      if (!n) continue;  // put since the open: that put's file is the entry
+      n->size = e.size;
+      n->generation = s.next_generation++;
+      s.bytes += e.size;
+    }
+    s.indexed = true;
+    s.removed_unindexed.clear();
+    s.put_names_unindexed.clear();
+    s.index_scan_ms =
+        static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                       std::chrono::steady_clock::now() - start)
+                                       .count());
+    woken.swap(s.index_waiters);
+    victims = s.begin_removal_locked();
+    s.evict_locked(victims);
+  }
+  state.entries = {};
+  for (auto& w : woken)
+    (void)w->try_send(std::error_code{}, true);
+  // A failed unlink keeps its entry indexed and is counted.
+  (void)co_await s.finish_removal(std::move(victims));
+}
 
-asio::awaitable<void> scan(disk_store::impl& s) {
-  scan_state state(s);
-  const unsigned workers = std::clamp(s.options.scan_parallelism, 1u, 256u);
+asio::awaitable<void> run_scan(std::shared_ptr<scan_state> state) {
+  const auto start = std::chrono::steady_clock::now();
+  const unsigned workers = std::clamp(state->s.options.scan_parallelism, 1u, 256u);
   auto executor = co_await asio::this_coro::executor;
   // Each worker reports its end here; the channel is thread-safe because the workers
   // may run on any thread of the io_context.
-  asio::experimental::concurrent_channel<void(std::error_code, int)> done(executor, workers);
+  auto done = std::make_shared<asio::experimental::concurrent_channel<void(std::error_code, int)>>(
+      executor, workers);
   for (unsigned i = 0; i < workers; ++i)
-    asio::co_spawn(executor, scan_dirs(state),
-                   [&done](std::exception_ptr) { done.try_send(std::error_code{}, 0); });
+    asio::co_spawn(
+        executor, [state]() -> asio::awaitable<void> { co_await scan_dirs(*state); },
+        [done](std::exception_ptr) { done->try_send(std::error_code{}, 0); });
   for (unsigned i = 0; i < workers; ++i)
-    co_await done.async_receive(asio::use_awaitable);
+    co_await done->async_receive(asio::use_awaitable);
+  co_await merge(*state, start);
+}
 
-  // Oldest files first, so eviction after a restart still prefers the least recent.
-  std::sort(state.entries.begin(), state.entries.end(),
-            [](const found& a, const found& b) { return a.mtime_ns < b.mtime_ns; });
-  std::lock_guard lock(s.mutex);
-  for (auto& e : state.entries) {
-    bool created = false;
-    auto* n = s.index.upsert(e.key, created);
-    if (!created) continue;
-    n->size = e.size;
-    n->generation = s.next_generation++;
-    s.bytes += e.size;
-  }
+}  // namespace
+
+void start_scan(std::shared_ptr<disk_store::impl> s, const asio::any_io_executor& executor) {
+  auto state = std::make_shared<scan_state>(std::move(s));
+  asio::co_spawn(executor, run_scan(state), [state](std::exception_ptr e) {
+    if (!e) return;
+    // Only an allocation failure can get here (I/O faults are values). Never leave the
+    // index incomplete: its waiters, invalidate_prefix and eviction would wait forever.
+    std::lock_guard lock(state->s.mutex);
+    state->s.indexed = true;
+    state->s.removed_unindexed.clear();
+    state->s.put_names_unindexed.clear();
+    for (auto& w : state->s.index_waiters)
+      (void)w->try_send(std::error_code{}, true);
+    state->s.index_waiters.clear();
+  });
 }
 
 }  // namespace larder::detail::disk

@@ -63,6 +63,9 @@ struct taken_entry {
   unsigned dir = 0;
   std::uint64_t size = 0;
   bool was_pending = false;  // installed since the last flush
+  // Not indexed: an erase before the index was complete, unlinking the key's path in case
+  // the scan has yet to find (or has found but not yet merged) its file.
+  bool unindexed = false;
 };
 
 // One removal in flight (erase, invalidate_prefix, eviction, discard): what it took, in the
@@ -80,6 +83,9 @@ using removal_waiter = asio::experimental::concurrent_channel<void(std::error_co
 struct disk_store::impl {
   impl(std::shared_ptr<io_engine> e, disk_store_options o, int fd)
       : engine(std::move(e)), options(std::move(o)), root_fd(fd) {}
+  ~impl();
+  impl(const impl&) = delete;
+  impl& operator=(const impl&) = delete;
 
   std::shared_ptr<io_engine> engine;
   disk_store_options options;
@@ -112,6 +118,22 @@ struct disk_store::impl {
   std::set<std::uint64_t> removals_in_flight;
   std::map<std::string, unsigned, std::less<>> unlinking;
   std::vector<std::shared_ptr<detail::disk::removal_waiter>> removal_waiters;
+  // The background scan (scan.cpp). Until `indexed`, the index holds only what this store
+  // put, so gets it cannot answer read the path, erases of unknown keys unlink the path,
+  // and eviction, invalidate_prefix and verify wait (index_waiters, woken together when the
+  // scan has merged its findings). A key removed meanwhile is noted in `removed_unindexed`:
+  // the scan may already have read its file, and must not bring it back into the index.
+  bool indexed = false;
+  std::uint64_t index_scan_ms = 0;
+  std::set<std::string, std::less<>> removed_unindexed;
+  // Names (64 hex) of the files this store put before the index was complete, and of the
+  // bad files the scan is unlinking: a put waits for the unlink of its name, and the scan
+  // never unlinks a name a put has begun to write (it might take the put's good file).
+  std::set<std::string, std::less<>> put_names_unindexed;
+  std::set<std::string, std::less<>> bad_unlinking;
+  std::vector<std::shared_ptr<detail::disk::removal_waiter>> index_waiters;
+  // Set by ~disk_store: the scan stops at its next file.
+  std::atomic<bool> closing{false};
 
   bool disabled() const noexcept { return options.max_bytes == 0; }
 
@@ -119,11 +141,16 @@ struct disk_store::impl {
   detail::disk::removal begin_removal_locked();
   // Under the lock: takes the entry out of the index into `r`, its key marked as unlinking.
   void take_locked(detail::disk::removal& r, detail::disk::index_node* n);
+  // Under the lock, before the index is complete: a removal of `key`'s path although the
+  // index does not hold it (the scan may), its key marked as unlinking.
+  void take_unindexed_locked(detail::disk::removal& r, std::string_view key);
   // Unlinks what `r` took (a missing file is fine), then, under the lock, marks the fan-out
   // directories for the next flush, puts back every entry whose unlink failed (unless a
   // newer put replaced it), ends the removal and wakes the waiters. Returns the first
-  // failure (counted as an I/O error), or nothing.
-  asio::awaitable<std::error_code> finish_removal(detail::disk::removal r);
+  // failure (counted as an I/O error), or nothing; `unlinked`, when given, receives how many
+  // unlinks removed a file (not ENOENT).
+  asio::awaitable<std::error_code> finish_removal(detail::disk::removal r,
+                                                  std::uint64_t* unlinked = nullptr);
   // Under the lock: whether `key`'s file is being unlinked, or any with `prefix`.
   bool unlinking_locked(std::string_view key) const;
   bool unlinking_prefix_locked(std::string_view prefix) const;
@@ -136,8 +163,15 @@ struct disk_store::impl {
   // Under the lock: records a file just installed under `key`.
   void install_locked(std::string_view key, const std::string& path, unsigned dir,
                       std::uint64_t size);
+  // The scan's removal of a file at `path` (named `name`) that failed its checks, unless a
+  // put of that name has begun; put waits for it meanwhile.
+  asio::awaitable<void> remove_bad(const std::string& path, std::string_view name);
+  // Under the lock, before the index is complete: notes that `key` was removed.
+  void note_removed_locked(std::string_view key);
+  // Until the index is complete: waits for it; errc::cancelled when cancelled meanwhile.
+  asio::awaitable<std::error_code> wait_indexed();
   // Under the lock: evicts least recently used entries until the bounds hold, taking them
-  // into `out`. Counts evictions.
+  // into `out`. Counts evictions. Does nothing until the index is complete.
   void evict_locked(detail::disk::removal& out);
 
   // Makes fan-out directory `dir` unless known to exist (or `force`), marking the root dirty.
@@ -155,7 +189,7 @@ struct disk_store::impl {
   /// A get's slow path: open, statx, a read that may wait, close; discards what is not an
   /// intact regular file of a sane size.
   asio::awaitable<lookup> read_careful(const std::string& key, std::uint64_t generation,
-                                       const std::string& path);
+                                       std::uint64_t indexed_size, const std::string& path);
   // O_NONBLOCK: a FIFO planted at an entry's path opens at once instead of waiting for a
   // writer, and is then refused (no waiting read, and the regular-file check). The
   // resolution stays beneath the root and follows no symlink.
@@ -168,8 +202,9 @@ struct disk_store::impl {
 };
 
 namespace detail::disk {
-// Rebuilds the index of a freshly opened store (scan.cpp).
-asio::awaitable<void> scan(disk_store::impl& s);
+// Rebuilds the index of a freshly opened store in the background (scan.cpp): started by open,
+// on `executor`; the scan holds `s` until it ends.
+void start_scan(std::shared_ptr<disk_store::impl> s, const asio::any_io_executor& executor);
 // For disk_store_options::create_root == false: ENOENT when `root` is missing,
 // errc::not_a_cache_directory when it holds anything but fan-out directories (inspect.cpp).
 asio::awaitable<std::error_code> check_root(io_engine& engine, const std::string& root);

@@ -161,6 +161,12 @@ asio::awaitable<result<cache>> open_cache(asio::io_context& io, std::string dir,
     co_return opened.error();
   }
   out.store = std::move(*opened);
+  // A tool reports on, evicts from or invalidates the whole directory: it needs every entry
+  // indexed, not just the ones a get would probe for.
+  if (const auto indexed = co_await out.store->index_ready()) {
+    report_error("index " + dir, indexed);
+    co_return indexed;
+  }
   co_return out;
 }
 
