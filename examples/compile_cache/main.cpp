@@ -195,6 +195,10 @@ asio::awaitable<int> print_store(asio::io_context& io, std::string root, std::ui
   auto engine = larder::io_engine::create(io);
   auto store = co_await open_store(std::move(engine), std::move(root), limit);
   if (!store) co_return 1;
+  if (const auto ec = co_await (*store)->index_ready()) {
+    std::fprintf(stderr, "compile_cache: indexing the cache: %s\n", ec.message().c_str());
+    co_return 1;
+  }
   const auto m = (*store)->metrics();
   std::printf("objects          %llu entries, %llu bytes (bound %llu)\n",
               static_cast<unsigned long long>(m.entries), static_cast<unsigned long long>(m.bytes),
@@ -276,6 +280,9 @@ asio::awaitable<int> cached_compile(asio::io_context& io, std::vector<std::strin
   if (object && deps) {
     auto value = larder::blob::copy_of(compile_cache::encode(compiled.err, *deps, *object));
     ec = co_await store.put(key, std::move(value));
+    // The store evicts to its bound once its index is complete: stay for that (a compile
+    // took far longer), or a farm of short processes would never evict. A hit need not.
+    if (!ec) ec = co_await store.index_ready();
   }
   if (ec) std::fprintf(stderr, "compile_cache: not cached: %s\n", ec.message().c_str());
   compile_cache::record(where.stats, ec ? outcome::error : outcome::miss);
