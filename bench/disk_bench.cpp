@@ -7,6 +7,8 @@
 //   flush   time to make 2,000 fresh 4 KiB entries durable
 //   get     4 KiB get throughput, and get p99 at queue depth 16 beside fio's 4 KiB randread
 //   index   heap bytes per indexed entry beyond its key, after a reopen
+//   open    (not in the default list) open to first get and to a complete index, at
+//           --index-entries entries, page cache warm and dropped (bench/disk_open.cpp)
 //
 // Files go to a fresh directory under --dir (default: $TMPDIR or /tmp), removed afterwards
 // unless --keep (scripts/strace-disk-check needs the tree to tell the store's paths apart).
@@ -31,6 +33,7 @@
 
 #include "baselines/bare_uring.hpp"
 #include "baselines/blocking_disk.hpp"
+#include "disk_open.hpp"
 #include "larder/disk_store.hpp"
 #include "larder/io_engine.hpp"
 #include "support/disk_harness.hpp"
@@ -259,13 +262,7 @@ void get_section(const config& c, scratch& dirs) {
 void index_section(const config& c, scratch& dirs) {
   std::printf("\n## index memory: %u entries, 32-byte keys, reopened\n", c.index_entries);
   const auto root = dirs.fresh("index");
-  std::vector<std::string> keys;
-  keys.reserve(c.index_entries);
-  for (unsigned i = 0; i < c.index_entries; ++i) {
-    char key[33];
-    std::snprintf(key, sizeof key, "%032x", i * 2654435761u);
-    keys.emplace_back(key, 32);
-  }
+  auto keys = make_hex_keys(c.index_entries);
   const auto values = make_values(16, 8);
   {
     larder_disk run(root, c.io());
@@ -294,7 +291,7 @@ int main(int argc, char** argv) {
   config c;
   CLI::App app{"larder-disk-bench: disk_store against the seed's blocking design and fio"};
   app.add_option("--dir", c.dir, "parent of the scratch directory (default $TMPDIR or /tmp)");
-  app.add_option("--sections", c.sections, "comma-separated: put,flush,get,index");
+  app.add_option("--sections", c.sections, "comma-separated: put,flush,get,index,open");
   app.add_option("--fio", c.fio, "the fio executable");
   app.add_option("--threads", c.threads, "threads for both designs")->check(CLI::Range(1, 64));
   app.add_option("--inflight", c.inflight, "larder coroutines per thread")
@@ -319,5 +316,6 @@ int main(int argc, char** argv) {
   if (c.wants("flush")) flush_section(c, dirs);
   if (c.wants("get")) get_section(c, dirs);
   if (c.wants("index")) index_section(c, dirs);
+  if (c.wants("open")) open_section({c.index_entries, c.rounds, c.io()}, dirs);
   return 0;
 }

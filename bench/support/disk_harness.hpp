@@ -74,6 +74,18 @@ inline std::vector<std::string> make_keys(const std::string& tag, unsigned count
   return keys;
 }
 
+// 32-byte keys of hex digits spread over the key space (the index and open sections).
+inline std::vector<std::string> make_hex_keys(unsigned count) {
+  std::vector<std::string> keys;
+  keys.reserve(count);
+  for (unsigned i = 0; i < count; ++i) {
+    char key[33];
+    std::snprintf(key, sizeof key, "%032x", i * 2654435761u);
+    keys.emplace_back(key, 32);
+  }
+  return keys;
+}
+
 inline std::vector<larder::blob> make_values(std::size_t size, unsigned count) {
   std::vector<larder::blob> values;
   for (unsigned i = 0; i < count; ++i)

@@ -1,0 +1,113 @@
+#include "disk_open.hpp"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <asio/co_spawn.hpp>
+#include <asio/detached.hpp>
+#include <asio/io_context.hpp>
+#include <chrono>
+#include <cstdio>
+#include <fstream>
+#include <vector>
+
+#include "larder/disk_store.hpp"
+
+namespace larder::bench {
+
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+
+// Writes back dirty pages and empties the page cache (root only); false when refused.
+bool drop_caches() {
+  ::sync();
+  std::ofstream out("/proc/sys/vm/drop_caches");
+  out << "3\n";
+  out.flush();
+  return static_cast<bool>(out);
+}
+
+struct open_times {
+  double open_ms = 0;       // open() completed
+  double first_get_ms = 0;  // the first get (of an existing key) completed
+  double indexed_ms = 0;    // the index is complete: every entry counted
+  std::uint64_t entries = 0;
+  bool hit = false;
+};
+
+open_times reopen(const std::string& root, const io_engine_options& io_options,
+                  const std::string& key) {
+  asio::io_context io;
+  auto engine = io_engine::create(io, io_options);
+  disk_store_options options;
+  options.root = root;
+  options.max_bytes = 64ull << 30;
+  open_times t;
+  std::unique_ptr<disk_store> store;
+  const auto start = clock_type::now();
+  asio::co_spawn(
+      io,
+      [&]() -> asio::awaitable<void> {
+        auto opened = co_await disk_store::open(engine, options);
+        if (!opened) {
+          std::fprintf(stderr, "open failed: %s\n", opened.error().message().c_str());
+          std::exit(1);
+        }
+        t.open_ms = ms_since(start);
+        store = std::move(*opened);
+        t.hit = (co_await store->get(key)).is_hit();
+        t.first_get_ms = ms_since(start);
+        (void)co_await store->index_ready();
+        t.indexed_ms = ms_since(start);
+      },
+      asio::detached);
+  io.run();
+  t.entries = store->metrics().entries;
+  store.reset();
+  engine.reset();
+  return t;
+}
+
+}  // namespace
+
+void open_section(const open_config& c, scratch& dirs) {
+  std::printf("\n## open: %u entries of 4 KiB, 32-byte keys; median of %u reopens each\n",
+              c.entries, c.rounds);
+  const auto root = dirs.fresh("open");
+  const auto keys = make_hex_keys(c.entries);
+  {
+    larder_disk run(root, c.io);
+    const auto values = make_values(4096, 8);
+    run.workers(2, 16, c.entries, [&](unsigned i) -> asio::awaitable<void> {
+      co_await run.store().put(keys[i], values[i % 8]);
+    });
+    run.flush();
+  }
+  std::printf("%-6s %10s %14s %14s %10s\n", "cache", "open ms", "first get ms", "indexed ms",
+              "entries");
+  for (const bool cold : {false, true}) {
+    std::vector<double> open, first, indexed;
+    open_times last;
+    for (unsigned r = 0; r < c.rounds; ++r) {
+      if (cold && !drop_caches()) {
+        std::printf("%-6s not measured: /proc/sys/vm/drop_caches refused (not root?)\n", "cold");
+        break;
+      }
+      last = reopen(root, c.io, keys[(r * 7919u) % keys.size()]);
+      if (!last.hit || last.entries != c.entries) {
+        std::fprintf(stderr, "open: the reopened store had %llu entries and %s its key\n",
+                     static_cast<unsigned long long>(last.entries), last.hit ? "found" : "missed");
+        std::exit(1);
+      }
+      open.push_back(last.open_ms);
+      first.push_back(last.first_get_ms);
+      indexed.push_back(last.indexed_ms);
+    }
+    if (open.empty()) continue;
+    std::printf("%-6s %10.1f %14.1f %14.1f %10llu\n", cold ? "cold" : "warm", median(open),
+                median(first), median(indexed), static_cast<unsigned long long>(last.entries));
+  }
+}
+
+}  // namespace larder::bench
