@@ -266,3 +266,47 @@ TEMPLATE_TEST_CASE("disk_store: the scan removes only what can never be an entry
   CHECK_FALSE(fs::exists(dead_temp));
   CHECK(fs::exists(foreign));
 }
+
+TEMPLATE_TEST_CASE("disk_store: a store closed during its scan evicts nothing after it",
+                   "[disk][background]", uring, pool) {
+  constexpr auto B = TestType::value;
+  testing::temp_dir dir;
+  const auto root = dir.path() + "/cache";
+  fill(root, B);
+  auto count_entries = [&] {
+    std::size_t n = 0;
+    for (const auto& f : fs::recursive_directory_iterator(root))
+      if (f.path().extension() == ".bin") ++n;
+    return n;
+  };
+  REQUIRE(count_entries() == entry_count);
+
+  // A bound far below what is there: had the scan merged for a closed store, its eviction
+  // would remove nearly every file, perhaps under another opener of the directory.
+  bool closed_early = false;
+  {
+    asio::io_context io;
+    auto engine = testing::make_engine(io, B);
+    asio::co_spawn(
+        io,
+        [&]() -> asio::awaitable<void> {
+          // Named, not a braced temporary in the co_await: GCC 12 destroys that twice.
+          const disk_store_options options{.root = root, .max_bytes = 4096, .scan_parallelism = 1};
+          auto opened = co_await disk_store::open(engine, options);
+          if (!opened) co_return;
+          // Closed once the scan has read some entries (so that a merge would have had
+          // something to evict) but long before it is done.
+          asio::steady_timer tick(co_await asio::this_coro::executor);
+          while ((*opened)->disk_metrics().bytes_read < 64 * 1024) {
+            tick.expires_after(std::chrono::microseconds(200));
+            co_await tick.async_wait(asio::use_awaitable);
+          }
+          closed_early = !(*opened)->index_complete();
+          opened->reset();
+        },
+        asio::detached);
+    io.run();
+  }
+  CHECK(closed_early);
+  CHECK(count_entries() == entry_count);
+}

@@ -20,6 +20,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "stores/disk/format.hpp"
@@ -239,6 +240,20 @@ asio::awaitable<void> scan_dirs(scan_state& state) {
   }
 }
 
+// Under the lock: marks the index complete (the records kept until then go) and hands back
+// its waiters, to be woken once the lock is released.
+std::vector<std::shared_ptr<removal_waiter>> complete_index_locked(disk_store::impl& s) {
+  s.indexed = true;
+  s.removed_unindexed.clear();
+  s.put_names_unindexed.clear();
+  return std::exchange(s.index_waiters, {});
+}
+
+void wake(std::vector<std::shared_ptr<removal_waiter>> waiters) {
+  for (auto& w : waiters)
+    (void)w->try_send(std::error_code{}, true);
+}
+
 // Merges what the scan found, marks the index complete, wakes its waiters, evicts to the
 // bounds. Runs however the scan ended (an exception included), so that nothing waits for
 // an index that never comes; what a failed scan did not find is then simply not indexed.
@@ -248,10 +263,14 @@ asio::awaitable<void> merge(scan_state& state, std::chrono::steady_clock::time_p
   // eviction, and everything put since the open stays more recent than all of them.
   std::sort(state.entries.begin(), state.entries.end(),
             [](const found& a, const found& b) { return a.mtime_ns > b.mtime_ns; });
+  // The store is gone: what the scan found (perhaps a part) must not evict anything on its
+  // behalf, now that another opener may own the directory.
+  const bool closing = s.closing.load(std::memory_order_relaxed);
   std::vector<std::shared_ptr<removal_waiter>> woken;
   removal victims;
   {
     std::lock_guard lock(s.mutex);
+    if (closing) state.entries.clear();
     for (auto& e : state.entries) {
       // Removed since the open: the scan may have read the file before its unlink.
       if (s.removed_unindexed.contains(e.key)) continue;
@@ -261,20 +280,19 @@ asio::awaitable<void> merge(scan_state& state, std::chrono::steady_clock::time_p
       n->generation = s.next_generation++;
       s.bytes += e.size;
     }
-    s.indexed = true;
-    s.removed_unindexed.clear();
-    s.put_names_unindexed.clear();
     s.index_scan_ms =
         static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                        std::chrono::steady_clock::now() - start)
                                        .count());
-    woken.swap(s.index_waiters);
-    victims = s.begin_removal_locked();
-    s.evict_locked(victims);
+    woken = complete_index_locked(s);
+    if (!closing) {
+      victims = s.begin_removal_locked();
+      s.evict_locked(victims);
+    }
   }
   state.entries = {};
-  for (auto& w : woken)
-    (void)w->try_send(std::error_code{}, true);
+  wake(std::move(woken));
+  if (closing) co_return;
   // A failed unlink keeps its entry indexed and is counted.
   (void)co_await s.finish_removal(std::move(victims));
 }
@@ -304,13 +322,12 @@ void start_scan(std::shared_ptr<disk_store::impl> s, const asio::any_io_executor
     if (!e) return;
     // Only an allocation failure can get here (I/O faults are values). Never leave the
     // index incomplete: its waiters, invalidate_prefix and eviction would wait forever.
-    std::lock_guard lock(state->s.mutex);
-    state->s.indexed = true;
-    state->s.removed_unindexed.clear();
-    state->s.put_names_unindexed.clear();
-    for (auto& w : state->s.index_waiters)
-      (void)w->try_send(std::error_code{}, true);
-    state->s.index_waiters.clear();
+    std::vector<std::shared_ptr<removal_waiter>> woken;
+    {
+      std::lock_guard lock(state->s.mutex);
+      woken = complete_index_locked(state->s);
+    }
+    wake(std::move(woken));
   });
 }
 
