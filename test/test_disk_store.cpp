@@ -27,7 +27,10 @@ std::string key_of(int i) {
 std::size_t count_files(const std::string& root, std::string_view suffix) {
   std::size_t n = 0;
   for (const auto& e : fs::recursive_directory_iterator(root))
-    if (e.is_regular_file() && e.path().string().ends_with(suffix)) ++n;
+    // The store's own lock file and saved index beside the fan-out directories are no entries.
+    if (e.is_regular_file() && e.path().string().ends_with(suffix) &&
+        !e.path().filename().string().starts_with("larder."))
+      ++n;
   return n;
 }
 

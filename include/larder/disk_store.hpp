@@ -42,6 +42,12 @@ struct disk_store_options {
   /// false (for inspection without side effects): open leaves stale temp files and files that
   /// fail its checks where they are. They are still counted (corrupt_entries) and not indexed.
   bool remove_invalid = true;
+  /// Rebuild the index from the one save_index() left, for every fan-out directory nobody
+  /// has changed since (the rest are scanned). false: scan every directory.
+  bool use_saved_index = true;
+  /// How long open waits for another store's save_index() to release the directory's lock
+  /// file (it holds it for the few milliseconds of a save); then errc::timed_out.
+  unsigned lock_wait_ms = 10'000;
 };
 
 /// One entry of the index, as entries() lists it.
@@ -70,15 +76,18 @@ struct durability_report {
 /// The shared counters plus what only a disk tier has.
 struct disk_store_metrics {
   metrics_snapshot store;
-  std::uint64_t corrupt_entries = 0;     ///< files that failed verification and were removed
-  std::uint64_t io_errors = 0;           ///< system calls that failed with an I/O fault
-  std::uint64_t bytes_read = 0;          ///< file bytes read by get and by the open scan
-  std::uint64_t bytes_written = 0;       ///< file bytes written by put
-  std::uint64_t fsyncs = 0;              ///< fsync and fdatasync requests issued by flush
-  std::uint64_t temp_files_removed = 0;  ///< stale temp files removed at open
-  std::string_view backend;              ///< the io engine's backend: "io_uring" or "thread_pool"
-  bool index_complete = false;           ///< the background scan has finished
-  std::uint64_t index_scan_ms = 0;       ///< how long it took (0 until it has)
+  std::uint64_t corrupt_entries = 0;       ///< files that failed verification and were removed
+  std::uint64_t io_errors = 0;             ///< system calls that failed with an I/O fault
+  std::uint64_t bytes_read = 0;            ///< file bytes read by get and by the open scan
+  std::uint64_t bytes_written = 0;         ///< file bytes written by put
+  std::uint64_t fsyncs = 0;                ///< fsync and fdatasync requests issued by flush
+  std::uint64_t temp_files_removed = 0;    ///< stale temp files removed at open
+  std::string_view backend;                ///< the io engine's backend: "io_uring" or "thread_pool"
+  bool index_complete = false;             ///< the background scan has finished
+  std::uint64_t index_scan_ms = 0;         ///< how long it took (0 until it has)
+  std::uint64_t index_loaded_entries = 0;  ///< entries taken from the saved index
+  unsigned index_loaded_dirs = 0;          ///< fan-out directories it stood for (not scanned)
+  bool index_snapshot_refused = false;     ///< a saved index was there but failed its checks
 };
 
 /// A persistent store: `<root>/<2 hex>/<64 hex>.bin` per entry, named by the BLAKE3 of the
@@ -170,6 +179,19 @@ class disk_store {
   asio::awaitable<std::error_code> index_ready();
   /// Whether the index is complete (index_ready() would complete at once).
   bool index_complete() const noexcept;
+
+  /// Saves the index to `<root>/larder.index`, so that the next open takes every fan-out
+  /// directory unchanged since from it instead of reading its files (a restart's index is
+  /// then complete in milliseconds, not seconds). Waits for the index and flushes first.
+  /// Refused with errc::directory_shared when another store has had the directory open at any
+  /// time since this one opened it (in this process or another): its index would lack their
+  /// entries. Directories changing while it runs, or changed within the last 100 ms, are
+  /// left out (the next open scans them). Call it when shutting down; the store stays usable,
+  /// and what changes later is detected by the next open and scanned. Errors: the I/O error,
+  /// or why the directory's lock file could not be opened at open (a read-only cache).
+  /// Completion as get; cancellation: only while waiting for the index (errc::cancelled).
+  /// The store must outlive the call.
+  asio::awaitable<std::error_code> save_index();
 
   /// A snapshot of the index, least recently used first (the order eviction takes). For
   /// tools: it copies every key, so it costs memory in proportion to the index. Before

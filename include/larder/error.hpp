@@ -25,6 +25,7 @@ enum class errc {
   cancelled,              ///< the caller's cancellation slot fired
   remote_error,           ///< a remote tier refused the command (an error reply)
   remote_setup_failed,    ///< a remote tier refused the connection's setup (auth, db, policy)
+  directory_shared,       ///< another process opened the cache directory meanwhile
 };
 
 /// The category of larder::errc; its name is "larder".

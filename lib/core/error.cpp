@@ -42,6 +42,9 @@ class category final : public std::error_category {
       case errc::remote_setup_failed:
         return "remote tier refused the connection's setup (authentication, database or "
                "eviction policy); the store's report names the step and the server's answer";
+      case errc::directory_shared:
+        return "another process opened the cache directory while this store had it open, so "
+               "its index is not the whole directory and was not saved";
     }
     return "unknown larder error " + std::to_string(value);
   }

@@ -117,6 +117,15 @@ asio::awaitable<result<std::unique_ptr<disk_store>>> disk_store::open(
   auto fd = co_await engine->openat(AT_FDCWD, options.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!fd) co_return fd.error();
   auto state = std::make_shared<impl>(std::move(engine), std::move(options), *fd);
+  // Counted among the directory's openers before anything here can change it. A cache this
+  // process may not write (a read-only tool's view) works without: it only never saves.
+  if (auto joined = co_await detail::disk::presence::join(*state->engine, state->root_fd,
+                                                          state->options.lock_wait_ms))
+    state->presence = std::move(*joined);
+  else if (joined.error() == errc::timed_out)
+    co_return joined.error();
+  else
+    state->presence_error = joined.error();
   // Served from now on: the index follows in the background (scan.cpp).
   detail::disk::start_scan(state, co_await asio::this_coro::executor);
   co_return std::unique_ptr<disk_store>(new disk_store(std::move(state)));
@@ -227,6 +236,22 @@ asio::awaitable<std::error_code> disk_store::put(key_view key, blob value) {
     }
     if (auto ec = co_await s.wait(std::move(waiter))) co_return refuse(ec);
   }
+  // From the directory's creation to the install below, this directory is changing: a
+  // save_index meanwhile does not vouch for it.
+  struct change_scope {
+    impl& s;
+    unsigned dir;
+    explicit change_scope(impl& store, unsigned d) : s(store), dir(d) {
+      std::lock_guard lock(s.mutex);
+      s.begin_change_locked(dir);
+    }
+    ~change_scope() {
+      std::lock_guard lock(s.mutex);
+      s.end_change_locked(dir);
+    }
+    change_scope(const change_scope&) = delete;
+    change_scope& operator=(const change_scope&) = delete;
+  } change(s, dir);
   if (auto ec = co_await s.ensure_dir(dir, false)) co_return failed(ec);
 
   const auto path = detail::disk::relative_path(name);
@@ -291,6 +316,9 @@ disk_store_metrics disk_store::disk_metrics() const noexcept {
   std::lock_guard lock(impl_->mutex);
   out.index_complete = impl_->indexed;
   out.index_scan_ms = impl_->index_scan_ms;
+  out.index_loaded_entries = impl_->loaded_entries;
+  out.index_loaded_dirs = impl_->loaded_dirs;
+  out.index_snapshot_refused = impl_->snapshot_refused;
   return out;
 }
 

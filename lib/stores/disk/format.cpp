@@ -7,24 +7,6 @@
 
 namespace larder::detail::disk {
 
-namespace {
-
-// Little-endian on every host, so a cache directory means the same on any machine.
-template <class T>
-void put_le(std::byte* out, T v) noexcept {
-  for (std::size_t i = 0; i < sizeof(T); ++i)
-    out[i] = static_cast<std::byte>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff);
-}
-template <class T>
-T get_le(const std::byte* in) noexcept {
-  std::uint64_t v = 0;
-  for (std::size_t i = 0; i < sizeof(T); ++i)
-    v |= static_cast<std::uint64_t>(in[i]) << (8 * i);
-  return static_cast<T>(v);
-}
-
-}  // namespace
-
 blob encode_header_and_key(std::string_view key, std::uint64_t payload_length) {
   blob_buffer out(header_size + key.size());
   std::byte* p = out.data();

@@ -13,6 +13,20 @@
 
 namespace larder::detail::disk {
 
+// Little-endian on every host, so a cache directory means the same on any machine.
+template <class T>
+void put_le(std::byte* out, T v) noexcept {
+  for (std::size_t i = 0; i < sizeof(T); ++i)
+    out[i] = static_cast<std::byte>((static_cast<std::uint64_t>(v) >> (8 * i)) & 0xff);
+}
+template <class T>
+T get_le(const std::byte* in) noexcept {
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i)
+    v |= static_cast<std::uint64_t>(in[i]) << (8 * i);
+  return static_cast<T>(v);
+}
+
 inline constexpr std::array<char, 4> magic = {'L', 'R', 'D', 'R'};
 inline constexpr std::uint16_t format_version = 1;
 inline constexpr std::size_t header_size = 24;

@@ -10,6 +10,7 @@
 
 #include "larder/disk_store.hpp"
 #include "stores/disk/format.hpp"
+#include "stores/disk/snapshot.hpp"
 #include "stores/disk/state.hpp"
 
 namespace larder {
@@ -45,13 +46,16 @@ asio::awaitable<std::error_code> check_root(io_engine& engine, const std::string
   while (const dirent* e = ::readdir(listing)) {
     const std::string_view name = e->d_name;
     if (name == "." || name == "..") continue;
-    // The format puts nothing but fan-out directories in the root.
+    // The format puts nothing but fan-out directories in the root, and the store's own
+    // files (snapshot.hpp): its lock file and saved index, regular files.
     bool dir = e->d_type == DT_DIR;
     if (e->d_type == DT_UNKNOWN) {
       struct stat st {};
       dir = ::fstatat(::dirfd(listing), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             S_ISDIR(st.st_mode);
     }
+    const bool own = name == lock_name || name == snapshot_name || name == snapshot_temp_name;
+    if (own && (e->d_type == DT_REG || (e->d_type == DT_UNKNOWN && !dir))) continue;
     if (!dir || !is_fan_out_name(name)) {
       verdict = make_error_code(errc::not_a_cache_directory);
       break;

@@ -42,6 +42,7 @@ void disk_store::impl::take_locked(detail::disk::removal& r, detail::disk::index
   note_removed_locked(t.key);
   index.remove(n);
   ++unlinking[t.key];
+  begin_change_locked(t.dir);
   r.entries.push_back(std::move(t));
 }
 
@@ -54,6 +55,7 @@ void disk_store::impl::take_unindexed_locked(detail::disk::removal& r, std::stri
   t.unindexed = true;
   note_removed_locked(t.key);
   ++unlinking[t.key];
+  begin_change_locked(t.dir);
   r.entries.push_back(std::move(t));
 }
 
@@ -137,6 +139,7 @@ asio::awaitable<std::error_code> disk_store::impl::finish_removal(detail::disk::
     std::lock_guard lock(mutex);
     for (std::size_t i = 0; i < r.entries.size(); ++i) {
       auto& t = r.entries[i];
+      end_change_locked(t.dir);
       if (auto it = unlinking.find(t.key); it != unlinking.end() && --it->second == 0)
         unlinking.erase(it);
       if (!results[i]) {
@@ -148,7 +151,8 @@ asio::awaitable<std::error_code> disk_store::impl::finish_removal(detail::disk::
       if (t.unindexed) {
         // The file is still there and the index never held it: let the scan's finding
         // stand. (Once the scan has merged, such a file stays unindexed until the next
-        // open; the erase returns the error.)
+        // open; the erase returns the error, and no saved index vouches for its directory.)
+        if (indexed) dirs_incomplete.set(t.dir);
         removed_unindexed.erase(t.key);
         continue;
       }

@@ -13,6 +13,7 @@
 #include <asio/experimental/concurrent_channel.hpp>
 #include <asio/use_awaitable.hpp>
 #include <atomic>
+#include <bitset>
 #include <cerrno>
 #include <chrono>
 #include <memory>
@@ -24,6 +25,7 @@
 #include <vector>
 
 #include "stores/disk/format.hpp"
+#include "stores/disk/snapshot_io.hpp"
 #include "stores/disk/state.hpp"
 
 namespace larder::detail::disk {
@@ -42,6 +44,7 @@ struct scan_state {
   std::shared_ptr<disk_store::impl> owner;  // the scan may outlive the disk_store
   disk_store::impl& s;
   std::atomic<unsigned> next_dir{0};
+  std::bitset<256> loaded;  // directories the saved index stood for: not scanned
   std::mutex mutex;
   std::vector<found> entries;
 };
@@ -197,13 +200,24 @@ asio::awaitable<recovered> recover(disk_store::impl& s, const std::string& path,
 asio::awaitable<void> scan_dirs(scan_state& state) {
   auto& s = state.s;
   for (unsigned d; (d = state.next_dir.fetch_add(1)) < 256;) {
+    if (state.loaded[d]) continue;
     const auto dname = dir_name(d);
+    // What this directory holds but the index will lack: no saved index vouches for it.
+    auto incomplete = [&s, d] {
+      std::lock_guard lock(s.mutex);
+      s.dirs_incomplete.set(d);
+    };
     auto fd = co_await s.engine->openat(s.root_fd, dname,
                                         O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (!fd) continue;  // not created yet, or not a directory of ours
+    if (!fd) {
+      // Not created yet is the one harmless reason; a directory of ours unreadable is not.
+      if (!is_errno(fd.error(), ENOENT)) incomplete();
+      continue;
+    }
     // readdir is the one system call allowed outside the engine: io_uring has no getdents.
     DIR* listing = ::fdopendir(*fd);
     if (!listing) {
+      incomplete();
       co_await s.engine->close(*fd);
       continue;
     }
@@ -233,6 +247,7 @@ asio::awaitable<void> scan_dirs(scan_state& state) {
         bump(s.disk.corrupt);
         if (s.options.remove_invalid) co_await s.remove_bad(path, name.substr(0, 64));
       }
+      if (entry.outcome == recovered::unreadable) incomplete();
       if (entry.outcome != recovered::entry) continue;
       std::lock_guard lock(state.mutex);
       state.entries.push_back(std::move(entry.value));
@@ -297,8 +312,26 @@ asio::awaitable<void> merge(scan_state& state, std::chrono::steady_clock::time_p
   (void)co_await s.finish_removal(std::move(victims));
 }
 
+// The saved index (snapshot_io.cpp) for the directories nobody changed since it was saved;
+// its order of use is kept: its entries get times just before its writing, in that order.
+asio::awaitable<void> load_saved(scan_state& state) {
+  auto saved = co_await load_saved_index(state.s);
+  state.loaded = saved.dirs;
+  const auto count = static_cast<std::int64_t>(saved.entries.size());
+  state.entries.reserve(saved.entries.size());
+  std::int64_t rank = 0;
+  for (auto& e : saved.entries)
+    state.entries.push_back(found{std::move(e.key), e.size, saved.written_ns - count + rank++});
+  std::lock_guard lock(state.s.mutex);
+  state.s.dirs_known |= saved.dirs;
+  state.s.loaded_entries = saved.entries.size();
+  state.s.loaded_dirs = static_cast<unsigned>(saved.dirs.count());
+  state.s.snapshot_refused = saved.refused;
+}
+
 asio::awaitable<void> run_scan(std::shared_ptr<scan_state> state) {
   const auto start = std::chrono::steady_clock::now();
+  co_await load_saved(*state);
   const unsigned workers = std::clamp(state->s.options.scan_parallelism, 1u, 256u);
   auto executor = co_await asio::this_coro::executor;
   // Each worker reports its end here; the channel is thread-safe because the workers

@@ -21,6 +21,7 @@
 #include "larder/io_engine.hpp"
 #include "larder/metrics.hpp"
 #include "stores/disk/index.hpp"
+#include "stores/disk/presence.hpp"
 
 namespace larder {
 
@@ -134,6 +135,32 @@ struct disk_store::impl {
   std::vector<std::shared_ptr<detail::disk::removal_waiter>> index_waiters;
   // Set by ~disk_store: the scan stops at its next file.
   std::atomic<bool> closing{false};
+
+  // For save_index (snapshot_io.cpp). Each change to a fan-out directory (a put's write and
+  // rename, a removal's unlinks) is counted in `dir_changes` when it begins and when it
+  // ends, and is in `dir_busy` meanwhile: a save vouches only for directories in which none
+  // was running and none began while it read their mtimes and copied the index.
+  // `dirs_incomplete`: directories holding a file that the index lacks (the scan could not
+  // read it, or an unindexed erase's unlink failed), never vouched for.
+  std::array<std::uint32_t, 256> dir_busy{};
+  std::array<std::uint64_t, 256> dir_changes{};
+  std::bitset<256> dirs_incomplete;
+  // This store's share of `<root>/larder.lock`; not joined on a read-only cache.
+  detail::disk::presence presence;
+  std::error_code presence_error;  // why it is not joined
+  // How the index was rebuilt: entries and directories taken from the saved index, and
+  // whether a saved index was there but refused (torn, altered, another version).
+  std::uint64_t loaded_entries = 0;
+  unsigned loaded_dirs = 0;
+  bool snapshot_refused = false;
+  void begin_change_locked(unsigned dir) noexcept {
+    ++dir_busy[dir];
+    ++dir_changes[dir];
+  }
+  void end_change_locked(unsigned dir) noexcept {
+    --dir_busy[dir];
+    ++dir_changes[dir];
+  }
 
   bool disabled() const noexcept { return options.max_bytes == 0; }
 
