@@ -14,10 +14,9 @@
 // Cache directory: $LARDER_COMPILE_CACHE_DIR, else <larder default root>/compile; objects
 // in <dir>/objects (a disk_store root: `larder stats <dir>/objects` works), counters in
 // <dir>/stats. Puts are not flushed: a crash can at worst tear an entry, which its checksum
-// turns into a miss. Each run opens the store, which rebuilds its index from the directory
-// (disk_store sees no files other processes add after its open): a hit's cost grows with
-// the number of cached objects, from about 70 ms to 100 ms at 1,000 objects on a loaded
-// 2-core machine, most of it the `gcc -E` run.
+// turns into a miss. A hit reads its entry's path without waiting for the store's index; a
+// miss stays for the index (to evict to the bound) and saves it when no other run has the
+// directory open, so the next run loads it instead of reading every entry.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -280,9 +279,13 @@ asio::awaitable<int> cached_compile(asio::io_context& io, std::vector<std::strin
   if (object && deps) {
     auto value = larder::blob::copy_of(compile_cache::encode(compiled.err, *deps, *object));
     ec = co_await store.put(key, std::move(value));
-    // The store evicts to its bound once its index is complete: stay for that (a compile
-    // took far longer), or a farm of short processes would never evict. A hit need not.
+    // Stay for the index (eviction to the bound needs it; a hit need not), then save it for
+    // the next process (refused, quietly, while other compiles have the cache open).
+    std::error_code saved;
     if (!ec) ec = co_await store.index_ready();
+    if (!ec) saved = co_await store.save_index();
+    if (saved && saved != larder::errc::directory_shared)
+      std::fprintf(stderr, "compile_cache: index not saved: %s\n", saved.message().c_str());
   }
   if (ec) std::fprintf(stderr, "compile_cache: not cached: %s\n", ec.message().c_str());
   compile_cache::record(where.stats, ec ? outcome::error : outcome::miss);

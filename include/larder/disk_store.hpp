@@ -98,8 +98,9 @@ struct disk_store_metrics {
 /// An in-memory index (key, size, last use) answers misses without I/O and serves erase,
 /// invalidate_prefix, eviction and the stats. open() does not wait for it: a get needs no
 /// index (the path follows from the key), so the store serves at once while the index is
-/// rebuilt in the background (index_ready()). The directory is owned by one disk_store at a
-/// time: files other processes add after open are not seen.
+/// rebuilt in the background (index_ready()), from the index save_index() left where it can.
+/// The directory is owned by one disk_store at a time: files other processes add after open
+/// are not seen (openers are counted, so that a store that shared it does not save).
 ///
 /// Completion: every operation resumes the caller on its own executor. Errors are values.
 /// Cancellation: an operation cancelled through its slot completes with errc::cancelled (or
@@ -119,9 +120,11 @@ class disk_store {
   /// Creates the root if needed and opens it; completes with the store, or with the error
   /// that prevented opening the root (errc::no_cache_directory, an errno code), without
   /// reading any entry. `engine` is kept alive by the store. The index is then rebuilt in
-  /// the background on the caller's executor: the 256 fan-out directories are scanned in
-  /// parallel, stale temp files and files that fail the header checks are removed (counted),
-  /// and every entry's key is recovered from its header. A file the scan cannot read (an I/O
+  /// the background on the caller's executor: from the index the last save_index() left,
+  /// for every fan-out directory unchanged since (use_saved_index), and for the others by a
+  /// scan: those directories are listed in parallel, stale temp files and files that fail
+  /// the header checks are removed (counted), and every entry's key is recovered from its
+  /// header. A file the scan cannot read (an I/O
   /// error) is neither indexed nor removed. Until the index is complete (index_ready()):
   /// a get that the index cannot answer reads the entry's path; an erase of a key not yet
   /// indexed unlinks its path; invalidate_prefix and verify() wait for it (they need every

@@ -1,5 +1,6 @@
-// Rebuilding the index in the background after open: several coroutines list the 256
-// fan-out directories, remove stale temp files and files that fail the header checks, and
+// Rebuilding the index in the background after open: the saved index (snapshot_io.cpp)
+// stands for the fan-out directories nobody changed since it was saved; for the others,
+// several coroutines list them, remove stale temp files and files that fail the header checks, and
 // recover each entry's key from its header; then the findings are merged into the index
 // under one lock (keys removed or put since the open keep what those did), the index is
 // marked complete, its waiters are woken and eviction runs to the bounds.
@@ -21,6 +22,7 @@
 #include <optional>
 #include <span>
 #include <string>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -45,6 +47,8 @@ struct scan_state {
   disk_store::impl& s;
   std::atomic<unsigned> next_dir{0};
   std::bitset<256> loaded;  // directories the saved index stood for: not scanned
+  std::unordered_map<std::string, std::int64_t> ranks;  // see loaded_index::ranks
+  std::int64_t saved_at_ns = 0;
   std::mutex mutex;
   std::vector<found> entries;
 };
@@ -312,21 +316,31 @@ asio::awaitable<void> merge(scan_state& state, std::chrono::steady_clock::time_p
   (void)co_await s.finish_removal(std::move(victims));
 }
 
-// The saved index (snapshot_io.cpp) for the directories nobody changed since it was saved;
-// its order of use is kept: its entries get times just before its writing, in that order.
+// The saved index (snapshot_io.cpp) for the directories nobody changed since it was saved.
 asio::awaitable<void> load_saved(scan_state& state) {
   auto saved = co_await load_saved_index(state.s);
   state.loaded = saved.dirs;
-  const auto count = static_cast<std::int64_t>(saved.entries.size());
   state.entries.reserve(saved.entries.size());
-  std::int64_t rank = 0;
   for (auto& e : saved.entries)
-    state.entries.push_back(found{std::move(e.key), e.size, saved.written_ns - count + rank++});
+    state.entries.push_back(found{std::move(e.saved.key), e.saved.size, e.used_ns});
+  state.ranks = std::move(saved.ranks);
+  state.saved_at_ns = saved.written_ns;
   std::lock_guard lock(state.s.mutex);
   state.s.dirs_known |= saved.dirs;
   state.s.loaded_entries = saved.entries.size();
   state.s.loaded_dirs = static_cast<unsigned>(saved.dirs.count());
   state.s.snapshot_refused = saved.refused;
+}
+
+// Files scanned that the saved index listed, unchanged since: their saved place in the order
+// of use instead of their mtime (which says only when they were written).
+void take_saved_order(scan_state& state) {
+  if (state.ranks.empty()) return;
+  for (auto& e : state.entries) {
+    if (e.mtime_ns > state.saved_at_ns) continue;
+    if (const auto it = state.ranks.find(e.key); it != state.ranks.end()) e.mtime_ns = it->second;
+  }
+  state.ranks = {};
 }
 
 asio::awaitable<void> run_scan(std::shared_ptr<scan_state> state) {
@@ -344,6 +358,7 @@ asio::awaitable<void> run_scan(std::shared_ptr<scan_state> state) {
         [done](std::exception_ptr) { done->try_send(std::error_code{}, 0); });
   for (unsigned i = 0; i < workers; ++i)
     co_await done->async_receive(asio::use_awaitable);
+  take_saved_order(*state);
   co_await merge(*state, start);
 }
 

@@ -78,8 +78,17 @@ asio::awaitable<loaded_index> load_saved_index(disk_store::impl& s) {
     if (saved->dirs[d].trusted) now[d] = co_await dir_mtime(s, d);
   out.dirs = dirs_to_trust(*saved, now);
   out.written_ns = saved->written_ns;
-  out.entries = std::move(saved->entries);
-  std::erase_if(out.entries, [&](const snapshot_entry& e) { return !out.dirs[e.dir]; });
+  // Ranks in the order of use: the saved entries get times just before the save, in that
+  // order, so that they sort among the files scanned (by mtime) as they were used.
+  const auto count = static_cast<time_ns>(saved->entries.size());
+  time_ns rank = 0;
+  for (auto& e : saved->entries) {
+    const time_ns at = saved->written_ns - count + rank++;
+    if (out.dirs[e.dir])
+      out.entries.push_back({std::move(e), at});
+    else
+      out.ranks.emplace(std::move(e.key), at);
+  }
   co_return out;
 }
 
@@ -131,10 +140,12 @@ asio::awaitable<std::error_code> disk_store::save_index() {
   }
   for (auto& d : snap.dirs)
     if (d.trusted && !settled(d.mtime_ns, snap.written_ns)) d.trusted = false;
+  // Every entry, those of directories it does not vouch for included: the next open takes
+  // their order of use from here when it finds their files unchanged.
   snap.entries.reserve(copied.size());
   for (auto& [key, size] : copied) {
     const auto dir = static_cast<std::uint8_t>(dir_of(name_of(key)));
-    if (snap.dirs[dir].trusted) snap.entries.push_back({std::move(key), size, dir});
+    snap.entries.push_back({std::move(key), size, dir});
   }
 
   // Written to a temp file, synced, renamed over the old one, the root synced: a crash

@@ -4,6 +4,8 @@
 
 #include <asio/awaitable.hpp>
 #include <bitset>
+#include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "stores/disk/snapshot.hpp"
@@ -12,8 +14,15 @@
 namespace larder::detail::disk {
 
 struct loaded_index {
-  std::bitset<256> dirs;                // the directories it stands for
-  std::vector<snapshot_entry> entries;  // theirs, least recently used first
+  struct entry {
+    snapshot_entry saved;
+    time_ns used_ns;  // its place in the saved order of use, as a time before the save
+  };
+  std::bitset<256> dirs;       // the directories it stands for
+  std::vector<entry> entries;  // theirs
+  // The saved entries of the other directories, by key: a file the scan finds unchanged
+  // since the save (mtime not after written_ns) takes its place in the order from here.
+  std::unordered_map<std::string, time_ns> ranks;
   time_ns written_ns = 0;
   bool refused = false;  // a saved index was there and failed its checks
 };

@@ -170,6 +170,12 @@ asio::awaitable<result<cache>> open_cache(asio::io_context& io, std::string dir,
   co_return out;
 }
 
+asio::awaitable<void> save_index(cache& c, std::string_view command) {
+  const auto ec = co_await c.store->save_index();
+  if (!ec || ec == errc::directory_shared) co_return;
+  report_error(std::string(command) + ": saving the index (the next open reads every entry)", ec);
+}
+
 int run(std::function<asio::awaitable<int>(asio::io_context&)> body) {
   asio::io_context io;
   int code = exit_io_error;

@@ -66,6 +66,11 @@ struct cache {
 asio::awaitable<result<cache>> open_cache(asio::io_context& io, std::string dir, access mode,
                                           std::uint64_t max_bytes = ~0ull);
 
+/// After a command that changed the cache: saves its index, so that the next opener need not
+/// read every entry. Another opener meanwhile (errc::directory_shared) is no fault and says
+/// nothing; any other failure is printed as a warning and leaves the exit code alone.
+asio::awaitable<void> save_index(cache& c, std::string_view command);
+
 /// The exit code for an error from open or an operation (3 for a missing or foreign
 /// directory, 4 for the rest).
 int exit_code_for(std::error_code ec);

@@ -83,6 +83,7 @@ asio::awaitable<int> put(asio::io_context& io, key_args args, std::string key) {
     report_error("put: flush", ec);
     co_return exit_io_error;
   }
+  co_await save_index(*opened, "put");
   std::printf("stored %s\n", format_size(value->size()).c_str());
   co_return exit_ok;
 }
@@ -101,6 +102,7 @@ asio::awaitable<int> invalidate(asio::io_context& io, key_args args, std::string
     report_error("invalidate: flush", ec);
     co_return exit_io_error;
   }
+  co_await save_index(*opened, "invalidate");
   std::printf("removed %llu\n", static_cast<unsigned long long>(*removed));
   co_return exit_ok;
 }

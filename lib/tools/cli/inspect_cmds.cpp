@@ -93,6 +93,7 @@ asio::awaitable<int> verify(asio::io_context& io, std::string dir, bool repair) 
               at_open == 0 ? ""
               : repair     ? " (removed)"
                            : " (left in place)");
+  if (repair) co_await save_index(*opened, "verify --repair");
   if (report.unreadable > 0) {
     std::printf("unreadable  %llu (%s)\n", static_cast<unsigned long long>(report.unreadable),
                 report.first_error.message().c_str());
@@ -109,6 +110,7 @@ asio::awaitable<int> gc(asio::io_context& io, std::string dir, std::uint64_t bud
   // Open enforces the budget itself, evicting the entries written longest ago first.
   auto opened = co_await open_cache(io, std::move(dir), access::modify, budget);
   if (!opened) co_return exit_code_for(opened.error());
+  co_await save_index(*opened, "gc");
   const auto m = opened->store->disk_metrics();
   std::printf("evicted     %llu entries, %s\n", static_cast<unsigned long long>(m.store.evictions),
               format_size(m.store.evicted_bytes).c_str());
@@ -138,7 +140,9 @@ void add_inspect_commands(CLI::App& app, int& code) {
 
   auto size = std::make_shared<std::string>();
   auto* g = app.add_subcommand(
-      "gc", "Evict the least recently written entries until the cache fits in --max-bytes");
+      "gc",
+      "Evict the least recently used entries (as the last saved index ordered them, else the "
+      "least recently written) until the cache fits in --max-bytes");
   g->add_option("DIR", *dir, "cache directory")->required();
   g->add_option("--max-bytes", *size,
                 "budget, e.g. 10GiB, 512M, 1.5G (K/M/G/T binary; KB/MB/GB/TB decimal)")

@@ -10,6 +10,7 @@
 #include <fstream>
 #include <optional>
 
+#include "larder/disk_store.hpp"
 #include "larder/open_default.hpp"
 #include "tools/cli/common.hpp"
 #include "tools/server/server.hpp"
@@ -216,6 +217,15 @@ int main(int argc, char** argv) {
         });
         std::error_code ec = co_await server->run();
         if (ec) code = 1;
+        // Drained and flushed: the disk tier's index is saved, so that the next start has it
+        // at once instead of reading every file. Not saving costs only that.
+        for (std::size_t i = 0; !ec && i < store->tier_count(); ++i)
+          if (auto* disk = store->tier(i).target<larder::disk_store>())
+            if (const auto saved = co_await disk->save_index())
+              std::fprintf(stderr,
+                           "larder-server: the disk index was not saved (%s): the next start "
+                           "reads every entry of %s\n",
+                           saved.message().c_str(), disk->root().c_str());
         std::fprintf(stderr, "larder-server: stopped%s\n", ec ? " (the final flush failed)" : "");
         io.stop();
       },
