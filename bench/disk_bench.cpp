@@ -9,6 +9,8 @@
 //   index   heap bytes per indexed entry beyond its key, after a reopen
 //   open    (not in the default list) open to first get and to a complete index, at
 //           --index-entries entries, page cache warm and dropped (bench/disk_open.cpp)
+//   peers   (not in the default list) beside LMDB and RocksDB: put-to-durable, 4 KiB gets,
+//           open to the first get (bench/disk_peers.cpp)
 //
 // Files go to a fresh directory under --dir (default: $TMPDIR or /tmp), removed afterwards
 // unless --keep (scripts/strace-disk-check needs the tree to tell the store's paths apart).
@@ -34,6 +36,7 @@
 #include "baselines/bare_uring.hpp"
 #include "baselines/blocking_disk.hpp"
 #include "disk_open.hpp"
+#include "disk_peers.hpp"
 #include "larder/disk_store.hpp"
 #include "larder/io_engine.hpp"
 #include "support/disk_harness.hpp"
@@ -56,6 +59,7 @@ struct config {
   unsigned get_entries = 20000;
   unsigned get_ops = 200000;
   unsigned index_entries = 100000;
+  unsigned peer_entries = 50000;
   unsigned rounds = 3;       // put and get: runs per design, taking turns; the median counts
   unsigned max_workers = 0;  // io_engine_options::max_workers; 0: the default
   bool larder_only = false;
@@ -291,7 +295,7 @@ int main(int argc, char** argv) {
   config c;
   CLI::App app{"larder-disk-bench: disk_store against the seed's blocking design and fio"};
   app.add_option("--dir", c.dir, "parent of the scratch directory (default $TMPDIR or /tmp)");
-  app.add_option("--sections", c.sections, "comma-separated: put,flush,get,index,open");
+  app.add_option("--sections", c.sections, "comma-separated: put,flush,get,index,open,peers");
   app.add_option("--fio", c.fio, "the fio executable");
   app.add_option("--threads", c.threads, "threads for both designs")->check(CLI::Range(1, 64));
   app.add_option("--inflight", c.inflight, "larder coroutines per thread")
@@ -302,6 +306,7 @@ int main(int argc, char** argv) {
   app.add_option("--get-entries", c.get_entries, "entries read back by the get section");
   app.add_option("--get-ops", c.get_ops, "gets per design");
   app.add_option("--index-entries", c.index_entries, "entries in the index section");
+  app.add_option("--peer-entries", c.peer_entries, "entries in the peers section");
   app.add_option("--rounds", c.rounds, "put and get runs per design (median)")
       ->check(CLI::Range(1, 99));
   app.add_option("--max-workers", c.max_workers, "io-wq worker bound of larder's engine");
@@ -317,5 +322,7 @@ int main(int argc, char** argv) {
   if (c.wants("get")) get_section(c, dirs);
   if (c.wants("index")) index_section(c, dirs);
   if (c.wants("open")) open_section({c.index_entries, c.rounds, c.io()}, dirs);
+  if (c.wants("peers"))
+    peers_section({c.peer_entries, c.get_ops, c.threads, c.inflight, c.rounds, c.io()}, dirs);
   return 0;
 }

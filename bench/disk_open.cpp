@@ -16,10 +16,9 @@
 namespace larder::bench {
 
 namespace {
-
 using clock_type = std::chrono::steady_clock;
+}  // namespace
 
-// Writes back dirty pages and empties the page cache (root only); false when refused.
 bool drop_caches() {
   ::sync();
   std::ofstream out("/proc/sys/vm/drop_caches");
@@ -27,15 +26,6 @@ bool drop_caches() {
   out.flush();
   return static_cast<bool>(out);
 }
-
-struct open_times {
-  double open_ms = 0;       // open() completed
-  double first_get_ms = 0;  // the first get (of an existing key) completed
-  double indexed_ms = 0;    // the index is complete: every entry counted
-  std::uint64_t entries = 0;
-  std::uint64_t loaded = 0;  // of them, from the saved index
-  bool hit = false;
-};
 
 open_times reopen(const std::string& root, const io_engine_options& io_options,
                   const std::string& key, bool use_saved) {
@@ -71,8 +61,6 @@ open_times reopen(const std::string& root, const io_engine_options& io_options,
   engine.reset();
   return t;
 }
-
-}  // namespace
 
 void open_section(const open_config& c, scratch& dirs) {
   std::printf(
