@@ -3,13 +3,15 @@
 
 LARDER_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 
-# Debian bookworm packages the build, the tests and the tools need.
+# Debian bookworm packages the build, the tests and the tools need (LMDB and RocksDB: the
+# disk bench's peers).
 LARDER_PACKAGES=(
   g++ meson ninja-build pkg-config python3
   libasio-dev liburing-dev catch2 libconcurrentqueue-dev librust-blake3-dev libabsl-dev
   libcli11-dev libhiredis-dev redis-server nlohmann-json3-dev libsqlite3-dev
   libssl-dev openssl libhttp-parser-dev
   strace fio cmake ccache
+  liblmdb-dev librocksdb-dev
 )
 
 larder_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
