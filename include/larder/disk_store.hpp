@@ -118,12 +118,13 @@ class disk_store {
   static result<std::string> default_root();
 
   /// Creates the root if needed and opens it; completes with the store, or with the error
-  /// that prevented opening the root (errc::no_cache_directory, an errno code), without
-  /// reading any entry. `engine` is kept alive by the store. The index is then rebuilt in
-  /// the background on the caller's executor: from the index the last save_index() left,
-  /// for every fan-out directory unchanged since (use_saved_index), and for the others by a
-  /// scan: those directories are listed in parallel, stale temp files and files that fail
-  /// the header checks are removed (counted), and every entry's key is recovered from its
+  /// that prevented opening the root (errc::no_cache_directory, an errno code) or counting
+  /// this store among its openers (`<root>/larder.lock`, docs/disk-format.md: an errno code,
+  /// errc::timed_out after lock_wait_ms), without reading any entry. `engine` is kept alive by the
+  /// store. The index is then rebuilt in the background on the caller's executor: from the index
+  /// the last save_index() left, for every fan-out directory unchanged since (use_saved_index), and
+  /// for the others by a scan: those directories are listed in parallel, stale temp files and files
+  /// that fail the header checks are removed (counted), and every entry's key is recovered from its
   /// header. A file the scan cannot read (an I/O
   /// error) is neither indexed nor removed. Until the index is complete (index_ready()):
   /// a get that the index cannot answer reads the entry's path; an erase of a key not yet
@@ -186,12 +187,12 @@ class disk_store {
   /// Saves the index to `<root>/larder.index`, so that the next open takes every fan-out
   /// directory unchanged since from it instead of reading its files (a restart's index is
   /// then complete in milliseconds, not seconds). Waits for the index and flushes first.
-  /// Refused with errc::directory_shared when another store has had the directory open at any
-  /// time since this one opened it (in this process or another): its index would lack their
-  /// entries. Directories changing while it runs, or changed within the last 100 ms, are
-  /// left out (the next open scans them). Call it when shutting down; the store stays usable,
-  /// and what changes later is detected by the next open and scanned. Errors: the I/O error,
-  /// or why the directory's lock file could not be opened at open (a read-only cache).
+  /// Refused with errc::directory_shared when another store (in this process or another) was
+  /// open when this one opened, or has had the directory open at any time since: its index
+  /// would lack their entries. Directories changing while it runs, or changed within the last 100
+  /// ms, are left out (the next open scans them). Call it when shutting down; the store stays
+  /// usable, and what changes later is detected by the next open and scanned. Errors: the I/O
+  /// error, or why the directory's lock file could not be opened at open (a read-only cache).
   /// Completion as get; cancellation: only while waiting for the index (errc::cancelled).
   /// The store must outlive the call.
   asio::awaitable<std::error_code> save_index();

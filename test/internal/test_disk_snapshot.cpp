@@ -144,10 +144,21 @@ TEST_CASE("saved index: a directory changed just before the save is not vouched 
     bool settled;
   };
   const disk::time_ns margin = disk::settle_margin_ns;
+  const disk::time_ns coarse = disk::coarse_margin_ns;
+  const disk::time_ns second = 1'000'000'000;
+  // clang-format off
   const row table[] = {
-      {0, margin, true},     {1'000, 1'000 + margin, true}, {1'000, 1'000 + margin - 1, false},
-      {1'000, 1'000, false}, {2'000, 1'000, false},  // a clock stepped back: not settled either
+      {1'000, 1'000 + margin, true},
+      {1'000, 1'000 + margin - 1, false},
+      {1'000, 1'000, false},
+      {2'000, 1'000, false},  // a clock stepped back: not settled either
+      // Whole seconds: a file system that keeps no more, so seconds of margin.
+      {5 * second, 5 * second + margin, false},
+      {5 * second, 5 * second + coarse - 1, false},
+      {5 * second, 5 * second + coarse, true},
   };
+  // clang-format on
+
   for (const auto& r : table) {
     INFO(r.mtime << " read at " << r.read_at);
     CHECK(disk::settled(r.mtime, r.read_at) == r.settled);

@@ -117,15 +117,17 @@ asio::awaitable<result<std::unique_ptr<disk_store>>> disk_store::open(
   auto fd = co_await engine->openat(AT_FDCWD, options.root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (!fd) co_return fd.error();
   auto state = std::make_shared<impl>(std::move(engine), std::move(options), *fd);
-  // Counted among the directory's openers before anything here can change it. A cache this
-  // process may not write (a read-only tool's view) works without: it only never saves.
-  if (auto joined = co_await detail::disk::presence::join(*state->engine, state->root_fd,
-                                                          state->options.lock_wait_ms))
+  // Counted among the directory's openers before anything here can change it: an opener
+  // that is not would let another store save an index without its changes. Only a cache on
+  // a read-only file system (which nobody can change) opens without, and never saves.
+  auto joined = co_await detail::disk::presence::join(*state->engine, state->root_fd,
+                                                      state->options.lock_wait_ms);
+  if (joined)
     state->presence = std::move(*joined);
-  else if (joined.error() == errc::timed_out)
-    co_return joined.error();
-  else
+  else if (is_errno(joined.error(), EROFS))
     state->presence_error = joined.error();
+  else
+    co_return joined.error();
   // Served from now on: the index follows in the background (scan.cpp).
   detail::disk::start_scan(state, co_await asio::this_coro::executor);
   co_return std::unique_ptr<disk_store>(new disk_store(std::move(state)));

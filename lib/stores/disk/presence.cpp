@@ -1,7 +1,7 @@
 #include "stores/disk/presence.hpp"
 
 #include <fcntl.h>
-#include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -20,25 +20,33 @@ namespace larder::detail::disk {
 
 namespace {
 
-// The shared lock over the whole file; F_OFD_SETLK never waits.
-int share(int fd) noexcept {
+constexpr off_t presence_byte = 0;
+constexpr off_t gate_byte = 1;
+
+// An OFD lock of one byte; F_OFD_SETLK never waits.
+int lock_byte(int fd, short type, off_t at) noexcept {
   struct flock l {};
-  l.l_type = F_RDLCK;
+  l.l_type = type;
   l.l_whence = SEEK_SET;
+  l.l_start = at;
+  l.l_len = 1;
   return ::fcntl(fd, F_OFD_SETLK, &l);
 }
 
-// Whether another open file description holds a lock on the file (ours is not counted).
+// Whether another open file description holds the presence byte (ours is not counted).
 bool others_hold(int fd) noexcept {
   struct flock l {};
   l.l_type = F_WRLCK;
   l.l_whence = SEEK_SET;
+  l.l_start = presence_byte;
+  l.l_len = 1;
   if (::fcntl(fd, F_OFD_GETLK, &l) != 0) return true;  // cannot tell: assume so
   return l.l_type != F_UNLCK;
 }
 
-bool gate(int fd) noexcept {
-  return ::flock(fd, LOCK_EX | LOCK_NB) == 0;
+// The lock is held in a conflicting mode (POSIX allows either code).
+bool busy(int e) noexcept {
+  return e == EAGAIN || e == EACCES;
 }
 
 std::error_code last_error() noexcept {
@@ -49,17 +57,35 @@ bool is_code(std::error_code ec, int e) noexcept {
   return ec == std::error_code(e, std::system_category());
 }
 
-// Beneath the root, the name itself never followed (kernels without openat2: O_NOFOLLOW).
+// Closes a descriptor on every way out of a scope (a plain close: a regular file's cannot
+// block on I/O).
+struct closer {
+  int fd;
+  ~closer() {
+    if (fd >= 0) ::close(fd);
+  }
+};
+
+// Beneath the root, the name itself never followed (kernels without openat2: O_NOFOLLOW), a
+// FIFO planted there never waited for (O_NONBLOCK), and refused unless a regular file.
 asio::awaitable<result<int>> open_lock(io_engine& engine, int root_fd, int flags) {
-  auto fd = co_await engine.openat2(root_fd, std::string(lock_name), flags | O_CLOEXEC | O_NOFOLLOW,
-                                    0644);
+  flags |= O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  auto fd = co_await engine.openat2(root_fd, std::string(lock_name), flags, 0666);
   if (!fd && (is_code(fd.error(), ENOSYS) || is_code(fd.error(), EINVAL)))
-    fd = co_await engine.openat(root_fd, std::string(lock_name), flags | O_CLOEXEC | O_NOFOLLOW,
-                                0644);
-  co_return fd;
+    fd = co_await engine.openat(root_fd, std::string(lock_name), flags, 0666);
+  if (!fd) co_return fd;
+  auto st = co_await engine.statx(*fd, "", AT_EMPTY_PATH, STATX_TYPE);
+  if (st && S_ISREG(st->stx_mode)) co_return fd;
+  co_await engine.close(*fd);
+  if (!st) co_return st.error();
+  co_return make_error_code(errc::not_a_cache_directory);
 }
 
 }  // namespace
+
+presence::gate::~gate() {
+  if (fd_ >= 0) ::close(fd_);  // releases the gate
+}
 
 presence::presence(presence&& other) noexcept
     : fd_(std::exchange(other.fd_, -1)), length_(other.length_), counted_(other.counted_) {}
@@ -85,46 +111,47 @@ asio::awaitable<result<presence>> presence::join(io_engine& engine, int root_fd,
   if (!fd) co_return fd.error();
   presence p;
   p.fd_ = *fd;
+  auto writer = co_await open_lock(engine, root_fd, O_WRONLY | O_APPEND);
+  if (!writer) co_return writer.error();
+  closer writer_closed{*writer};  // and with it the gate
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
-  for (auto pause = std::chrono::microseconds(100); !gate(p.fd_);) {
-    if (errno != EWOULDBLOCK) co_return last_error();
+  for (auto pause = std::chrono::microseconds(100); lock_byte(*writer, F_WRLCK, gate_byte) != 0;) {
+    if (!busy(errno)) co_return last_error();
     if (std::chrono::steady_clock::now() >= deadline) co_return make_error_code(errc::timed_out);
     timer.expires_after(pause);
     co_await timer.async_wait(asio::use_awaitable);
     pause = std::min(pause * 2, std::chrono::microseconds(20'000));
   }
-  struct reopen {
-    int fd;
-    ~reopen() { (void)::flock(fd, LOCK_UN); }
-  } gate_again{p.fd_};
-  if (share(p.fd_) != 0) co_return last_error();
-  auto writer = co_await open_lock(engine, root_fd, O_WRONLY | O_APPEND);
-  if (!writer) co_return writer.error();
+  if (lock_byte(p.fd_, F_RDLCK, presence_byte) != 0) co_return last_error();
+  // A store already open when this one joined: whatever it does, and did, is not in this
+  // one's index, however the counting goes afterwards.
+  const bool alone = !others_hold(p.fd_);
   auto before = co_await engine.statx(*writer, "", AT_EMPTY_PATH, STATX_SIZE);
+  if (!before) co_return before.error();
   static const std::byte mark[1] = {std::byte{'o'}};
-  result<std::size_t> wrote =
-      before ? co_await engine.write(*writer, blob::copy_of(std::span(mark)), 0)
-             : result<std::size_t>(before.error());
-  auto after = wrote ? co_await engine.statx(*writer, "", AT_EMPTY_PATH, STATX_SIZE)
-                     : result<struct statx>(wrote.error());
-  co_await engine.close(*writer);
+  auto byte = blob::copy_of(std::span(mark));  // named: not a temporary inside the co_await
+  auto wrote = co_await engine.write(*writer, std::move(byte), 0);
+  if (!wrote) co_return wrote.error();
+  auto after = co_await engine.statx(*writer, "", AT_EMPTY_PATH, STATX_SIZE);
   if (!after) co_return after.error();
   p.length_ = after->stx_size;
   // Behind the gate no other byte can come between; a file changed otherwise is not trusted.
-  p.counted_ = after->stx_size == before->stx_size + 1;
+  p.counted_ = alone && after->stx_size == before->stx_size + 1;
   co_return std::move(p);
 }
 
-bool presence::try_close_gate() noexcept {
-  return fd_ >= 0 && gate(fd_);
+asio::awaitable<result<std::optional<presence::gate>>> presence::try_close_gate(io_engine& engine,
+                                                                                int root_fd) {
+  auto writer = co_await open_lock(engine, root_fd, O_WRONLY);
+  if (!writer) co_return writer.error();
+  gate closed(*writer);
+  if (lock_byte(closed.fd(), F_WRLCK, gate_byte) == 0) co_return std::move(closed);
+  if (busy(errno)) co_return std::nullopt;
+  co_return last_error();
 }
 
-void presence::open_gate() noexcept {
-  if (fd_ >= 0) (void)::flock(fd_, LOCK_UN);
-}
-
-asio::awaitable<result<bool>> presence::alone_since_join(io_engine& engine, int root_fd) {
+asio::awaitable<result<bool>> presence::alone_since_join(io_engine& engine, gate& closed) {
   if (others_hold(fd_)) co_return false;
   auto now = co_await engine.statx(fd_, "", AT_EMPTY_PATH, STATX_SIZE);
   if (!now) co_return now.error();
@@ -132,12 +159,9 @@ asio::awaitable<result<bool>> presence::alone_since_join(io_engine& engine, int 
   // Nobody else is open and nobody can join: the count may start again, which keeps the
   // file from growing by a byte per opener for ever. A failed truncation only leaves it
   // longer.
-  if (auto writer = co_await open_lock(engine, root_fd, O_WRONLY)) {
-    if (::ftruncate(*writer, 0) == 0) {
-      length_ = 0;
-      counted_ = alone;
-    }
-    co_await engine.close(*writer);
+  if (::ftruncate(closed.fd(), 0) == 0) {
+    length_ = 0;
+    counted_ = alone;
   }
   co_return alone;
 }

@@ -59,14 +59,15 @@ void disk_store::impl::take_unindexed_locked(detail::disk::removal& r, std::stri
   r.entries.push_back(std::move(t));
 }
 
-asio::awaitable<void> disk_store::impl::remove_bad(const std::string& path, std::string_view name) {
+asio::awaitable<bool> disk_store::impl::remove_bad(const std::string& path, std::string_view name) {
   {
     std::lock_guard lock(mutex);
-    if (put_names_unindexed.contains(name)) co_return;
+    // A put's file replaces the bad one: gone all the same.
+    if (put_names_unindexed.contains(name)) co_return true;
     bad_unlinking.emplace(name);
   }
   // Not an entry: nothing to put back if this fails; the next open looks at it again.
-  (void)co_await engine->unlinkat(root_fd, path);
+  const auto ec = co_await engine->unlinkat(root_fd, path);
   std::vector<std::shared_ptr<detail::disk::removal_waiter>> woken;
   {
     std::lock_guard lock(mutex);
@@ -75,6 +76,7 @@ asio::awaitable<void> disk_store::impl::remove_bad(const std::string& path, std:
   }
   for (auto& w : woken)
     (void)w->try_send(std::error_code{}, true);
+  co_return !ec || is_errno(ec, ENOENT);
 }
 
 void disk_store::impl::note_removed_locked(std::string_view key) {

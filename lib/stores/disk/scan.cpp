@@ -226,8 +226,10 @@ asio::awaitable<void> scan_dirs(scan_state& state) {
       continue;
     }
     std::vector<std::string> names;
+    errno = 0;  // readdir tells its end from a failure only by errno
     while (const dirent* e = ::readdir(listing))
       names.emplace_back(e->d_name);
+    if (errno != 0) incomplete();  // a listing cut short: files in it may be missed
     ::closedir(listing);
     {
       std::lock_guard lock(s.mutex);
@@ -236,20 +238,31 @@ asio::awaitable<void> scan_dirs(scan_state& state) {
     for (const auto& name : names) {
       if (s.closing.load(std::memory_order_relaxed)) co_return;
       const auto path = dname + '/' + name;
+      // What stays in the directory that the index does not hold (a temp file left alone, a
+      // bad file kept) makes it one no saved index vouches for: the next open looks again.
       if (is_temp_name(name, dname)) {
-        if (!s.options.remove_invalid) continue;  // an inspection leaves the tree as it is
         // A put that never finished because its process died: never an entry. A temp of
-        // a live process (this one's puts run beside the scan) is still being written.
-        if (!writer_is_dead(name)) continue;
+        // a live process (this one's puts run beside the scan) is still being written, and
+        // an inspection leaves the tree as it is.
+        if (!s.options.remove_invalid || !writer_is_dead(name)) {
+          incomplete();
+          continue;
+        }
         const auto ec = co_await s.engine->unlinkat(s.root_fd, path);
         if (!ec) bump(s.disk.temp_removed);
+        if (ec && !is_errno(ec, ENOENT)) incomplete();
         continue;
       }
       if (!is_entry_name(name, dname)) continue;  // not ours: leave it alone
       auto entry = co_await recover(s, path, name);
       if (entry.outcome == recovered::bad) {
         bump(s.disk.corrupt);
-        if (s.options.remove_invalid) co_await s.remove_bad(path, name.substr(0, 64));
+        bool kept = !s.options.remove_invalid;
+        if (!kept) {
+          const auto stem = name.substr(0, 64);  // named: GCC 12 and co_await temporaries
+          kept = !co_await s.remove_bad(path, stem);
+        }
+        if (kept) incomplete();
       }
       if (entry.outcome == recovered::unreadable) incomplete();
       if (entry.outcome != recovered::entry) continue;
@@ -373,6 +386,8 @@ void start_scan(std::shared_ptr<disk_store::impl> s, const asio::any_io_executor
     std::vector<std::shared_ptr<removal_waiter>> woken;
     {
       std::lock_guard lock(state->s.mutex);
+      // Marked complete without what the scan found: no saved index may vouch for any of it.
+      state->s.dirs_incomplete.set();
       woken = complete_index_locked(state->s);
     }
     wake(std::move(woken));

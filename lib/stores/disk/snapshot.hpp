@@ -42,6 +42,10 @@ using time_ns = std::int64_t;
 // within the same timestamp tick (Linux stamps directories from a coarse clock, a tick of
 // 1-10 ms): the save does not vouch for it.
 inline constexpr time_ns settle_margin_ns = 100'000'000;
+// An mtime without a sub-second part comes from a file system that keeps whole seconds
+// (ext3, ext4 with 128-byte inodes, as mke2fs makes small ones; FAT keeps two): a change
+// in the same second or two leaves it unchanged, so the margin covers that instead.
+inline constexpr time_ns coarse_margin_ns = 3'000'000'000;
 
 struct snapshot_dir {
   // Its entries below are all it held when it was saved, and `mtime_ns` was its mtime.
@@ -79,7 +83,8 @@ std::bitset<256> dirs_to_trust(const snapshot& s,
 // At save: whether a directory with mtime `mtime_ns`, read at `read_at_ns`, would get a
 // different mtime from any later change (see settle_margin_ns).
 constexpr bool settled(time_ns mtime_ns, time_ns read_at_ns) noexcept {
-  return mtime_ns <= read_at_ns - settle_margin_ns;
+  const time_ns margin = mtime_ns % 1'000'000'000 == 0 ? coarse_margin_ns : settle_margin_ns;
+  return mtime_ns <= read_at_ns - margin;
 }
 
 }  // namespace larder::detail::disk

@@ -104,12 +104,10 @@ asio::awaitable<std::error_code> disk_store::save_index() {
   // The entries it lists are then on disk for good (it does not say so: a get checks).
   if (auto ec = co_await flush()) co_return ec;
   // Nobody joins while the gate is closed, so nobody changes the directory unseen.
-  if (!s.presence.try_close_gate()) co_return make_error_code(errc::directory_shared);
-  struct reopen {
-    presence& p;
-    ~reopen() { p.open_gate(); }
-  } gate_again{s.presence};
-  auto alone = co_await s.presence.alone_since_join(*s.engine, s.root_fd);
+  auto gate = co_await s.presence.try_close_gate(*s.engine, s.root_fd);
+  if (!gate) co_return gate.error();
+  if (!*gate) co_return make_error_code(errc::directory_shared);
+  auto alone = co_await s.presence.alone_since_join(*s.engine, **gate);
   if (!alone) co_return alone.error();
   if (!*alone) co_return make_error_code(errc::directory_shared);
 
@@ -160,9 +158,9 @@ asio::awaitable<std::error_code> disk_store::save_index() {
                                       O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
   if (!fd) co_return fd.error();
   auto written = co_await s.engine->write(*fd, std::move(bytes), 0);
-  auto synced = written ? co_await s.engine->fsync(*fd, true) : written.error();
+  std::error_code ec = written ? std::error_code{} : written.error();
+  if (!ec) ec = co_await s.engine->fsync(*fd, true);
   co_await s.engine->close(*fd);
-  std::error_code ec = synced;
   if (!ec) ec = co_await s.engine->renameat(s.root_fd, temp, s.root_fd, name);
   if (ec) {
     (void)co_await s.engine->unlinkat(s.root_fd, temp);

@@ -191,8 +191,9 @@ struct disk_store::impl {
   void install_locked(std::string_view key, const std::string& path, unsigned dir,
                       std::uint64_t size);
   // The scan's removal of a file at `path` (named `name`) that failed its checks, unless a
-  // put of that name has begun; put waits for it meanwhile.
-  asio::awaitable<void> remove_bad(const std::string& path, std::string_view name);
+  // put of that name has begun; put waits for it meanwhile. False when the bad file stays
+  // (its unlink failed).
+  asio::awaitable<bool> remove_bad(const std::string& path, std::string_view name);
   // Under the lock, before the index is complete: notes that `key` was removed.
   void note_removed_locked(std::string_view key);
   // Until the index is complete: waits for it; errc::cancelled when cancelled meanwhile.
