@@ -5,6 +5,7 @@
 
 #include <malloc.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <asio/awaitable.hpp>
@@ -135,6 +136,17 @@ void run_threads(unsigned threads, unsigned count, F&& op) {
 }
 
 /// Heap chunks plus mmapped blocks in use (glibc).
+// The process's resident set (VmRSS), in bytes; 0 when /proc cannot tell.
+inline std::size_t resident_bytes() {
+  std::FILE* f = std::fopen("/proc/self/statm", "r");
+  if (!f) return 0;
+  unsigned long long pages = 0, resident = 0;
+  const bool ok = std::fscanf(f, "%llu %llu", &pages, &resident) == 2;
+  std::fclose(f);
+  return ok ? static_cast<std::size_t>(resident) * static_cast<std::size_t>(::sysconf(_SC_PAGESIZE))
+            : 0;
+}
+
 inline std::size_t heap_in_use() {
   const auto info = mallinfo2();
   return info.uordblks + info.hblkhd;
