@@ -310,3 +310,32 @@ TEMPLATE_TEST_CASE("disk_store: a store closed during its scan evicts nothing af
   CHECK(closed_early);
   CHECK(count_entries() == entry_count);
 }
+
+TEMPLATE_TEST_CASE("disk_store: index_on_demand builds the index only once something needs it",
+                   "[disk][background]", uring, pool) {
+  constexpr auto B = TestType::value;
+  testing::temp_dir dir;
+  const auto root = dir.path() + "/cache";
+  fill(root, B);
+  bool hit = false, idle_before = false, complete_after = false;
+  std::uint64_t read_before = 0, entries_after = 0;
+  disk_store_options options{.root = root};
+  options.index_on_demand = true;
+  with_open_store(B, options, [&](disk_store& s) -> asio::awaitable<void> {
+    const auto got = co_await s.get(key_of(11));
+    hit = got.is_hit() && got.value().view() == value_of(11);
+    // Time for a scan to read plenty, had one started.
+    asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(100));
+    co_await t.async_wait(asio::use_awaitable);
+    idle_before = !s.index_complete();
+    read_before = s.disk_metrics().bytes_read;
+    const auto ready = co_await s.index_ready();
+    complete_after = !ready && s.index_complete();
+    entries_after = s.metrics().entries;
+  });
+  CHECK(hit);
+  CHECK(idle_before);
+  CHECK(read_before < 4096);  // the one entry the get read
+  CHECK(complete_after);
+  CHECK(entries_after == entry_count);
+}

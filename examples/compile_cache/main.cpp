@@ -14,9 +14,9 @@
 // Cache directory: $LARDER_COMPILE_CACHE_DIR, else <larder default root>/compile; objects
 // in <dir>/objects (a disk_store root: `larder stats <dir>/objects` works), counters in
 // <dir>/stats. Puts are not flushed: a crash can at worst tear an entry, which its checksum
-// turns into a miss. A hit reads its entry's path without waiting for the store's index; a
-// miss stays for the index (to evict to the bound) and saves it when no other run has the
-// directory open, so the next run loads it instead of reading every entry.
+// turns into a miss. A hit reads its entry's path and never builds the store's index; a
+// miss builds it (to evict to the bound) and saves it when no other run has the directory
+// open, so the next run loads it instead of reading every entry.
 #include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -164,6 +164,7 @@ asio::awaitable<larder::result<std::unique_ptr<larder::disk_store>>> open_store(
   options.root = std::move(root);
   options.max_bytes = limit;
   options.max_value_size = 256ull << 20;
+  options.index_on_demand = true;  // a hit never needs it; a miss waits for it (eviction)
   co_return co_await larder::disk_store::open(std::move(engine), std::move(options));
 }
 

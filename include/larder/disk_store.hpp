@@ -45,6 +45,11 @@ struct disk_store_options {
   /// Rebuild the index from the one save_index() left, for every fan-out directory nobody
   /// has changed since (the rest are scanned). false: scan every directory.
   bool use_saved_index = true;
+  /// Rebuild the index only once something needs it (index_ready, invalidate_prefix, verify,
+  /// save_index), not from the open on: for a short process that mostly gets, such as a
+  /// compiler wrapper serving a hit, which then never pays for it. Until then gets read their
+  /// paths, erases unlink them, and the capacity bound is not enforced.
+  bool index_on_demand = false;
   /// How long open waits for another store's save_index() to release the directory's lock
   /// file (it holds it for the few milliseconds of a save); then errc::timed_out.
   unsigned lock_wait_ms = 10'000;

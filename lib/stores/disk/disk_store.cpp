@@ -128,8 +128,14 @@ asio::awaitable<result<std::unique_ptr<disk_store>>> disk_store::open(
     state->presence_error = joined.error();
   else
     co_return joined.error();
-  // Served from now on: the index follows in the background (scan.cpp).
-  detail::disk::start_scan(state, co_await asio::this_coro::executor);
+  // Served from now on: the index follows in the background (scan.cpp), or when something
+  // first needs it.
+  state->self = state;
+  state->scan_executor = co_await asio::this_coro::executor;
+  if (state->options.index_on_demand)
+    state->scan_deferred = true;
+  else
+    detail::disk::start_scan(state, state->scan_executor);
   co_return std::unique_ptr<disk_store>(new disk_store(std::move(state)));
 }
 

@@ -86,11 +86,17 @@ void disk_store::impl::note_removed_locked(std::string_view key) {
 asio::awaitable<std::error_code> disk_store::impl::wait_indexed() {
   const auto executor = co_await asio::this_coro::executor;
   std::shared_ptr<detail::disk::removal_waiter> waiter;
+  bool start = false;
   {
     std::lock_guard lock(mutex);
     if (indexed) co_return std::error_code{};
     waiter = std::make_shared<detail::disk::removal_waiter>(executor, 1);
     index_waiters.push_back(waiter);
+    // index_on_demand: the first caller that needs the index starts its rebuild.
+    start = std::exchange(scan_deferred, false);
+  }
+  if (start) {
+    if (auto me = self.lock()) detail::disk::start_scan(std::move(me), scan_executor);
   }
   co_return co_await wait(std::move(waiter));
 }

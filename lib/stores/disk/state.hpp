@@ -135,6 +135,10 @@ struct disk_store::impl {
   std::vector<std::shared_ptr<detail::disk::removal_waiter>> index_waiters;
   // Set by ~disk_store: the scan stops at its next file.
   std::atomic<bool> closing{false};
+  // index_on_demand: the scan waits for the first wait_indexed(), on the opener's executor.
+  bool scan_deferred = false;
+  asio::any_io_executor scan_executor;
+  std::weak_ptr<impl> self;  // for starting it then (the scan holds the state)
 
   // For save_index (snapshot_io.cpp). Each change to a fan-out directory (a put's write and
   // rename, a removal's unlinks) is counted in `dir_changes` when it begins and when it
