@@ -51,5 +51,4 @@ for n in $sizes; do
   first_wall=${first_wall:-$wall} first_cpu=${first_cpu:-$cpu}
   awk -v e="$held" -v w="$wall" -v c="$cpu" -v fw="$first_wall" -v fc="$first_cpu" \
     'BEGIN { printf "%-10d %14.2f %14.2f %10.2f %10.2f\n", e, w / 1000, c / 1000, w / fw, (fc ? c / fc : 0) }'
-  grep -q . "$dir/stats" 2>/dev/null || true
 done
