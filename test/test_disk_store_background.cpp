@@ -17,6 +17,8 @@
 #include "support/io_runner.hpp"
 
 using namespace larder;
+using testing::pool;
+using testing::uring;
 namespace fs = std::filesystem;
 
 namespace {
@@ -31,13 +33,6 @@ std::string key_of(int i) {
 std::string value_of(int i) {
   return "value of " + std::to_string(i);
 }
-
-template <io_backend B>
-struct backend {
-  static constexpr io_backend value = B;
-};
-using uring = backend<io_backend::io_uring>;
-using pool = backend<io_backend::thread_pool>;
 
 // Fills a directory with entry_count entries through a store that is then closed.
 void fill(const std::string& root, io_backend backend) {

@@ -15,6 +15,8 @@
 #include "support/disk_fixture.hpp"
 
 using namespace larder;
+using testing::pool;
+using testing::uring;
 namespace fs = std::filesystem;
 
 namespace {
@@ -27,13 +29,6 @@ std::string key_of(int i) {
 std::string value_of(int i) {
   return "value of " + std::to_string(i);
 }
-
-template <io_backend B>
-struct backend {
-  static constexpr io_backend value = B;
-};
-using uring = backend<io_backend::io_uring>;
-using pool = backend<io_backend::thread_pool>;
 
 template <class F>
 void run_now(asio::io_context& io, F body) {

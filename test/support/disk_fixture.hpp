@@ -68,6 +68,14 @@ inline result<std::unique_ptr<disk_store>> open_now(asio::io_context& io,
   return out;
 }
 
+// Backend tags for TEMPLATE_TEST_CASE over both io engines (TestType::value).
+template <io_backend B>
+struct backend {
+  static constexpr io_backend value = B;
+};
+using uring = backend<io_backend::io_uring>;
+using pool = backend<io_backend::thread_pool>;
+
 // A store over a fresh directory, for the conformance suite and the disk tests.
 template <io_backend Backend>
 struct disk_fixture {

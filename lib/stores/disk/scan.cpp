@@ -1,7 +1,7 @@
 // Rebuilding the index in the background after open: the saved index (snapshot_io.cpp)
 // stands for the fan-out directories nobody changed since it was saved; for the others,
-// several coroutines list them, remove stale temp files and files that fail the header checks, and
-// recover each entry's key from its header; then the findings are merged into the index
+// several coroutines list them, remove stale temp files and files that fail the header
+// checks, and recover each entry's key from its header; then the findings are merged into the index
 // under one lock (keys removed or put since the open keep what those did), the index is
 // marked complete, its waiters are woken and eviction runs to the bounds.
 #include <dirent.h>
