@@ -16,6 +16,7 @@
 
 using namespace larder;
 using testing::pool;
+using testing::session;
 using testing::uring;
 namespace fs = std::filesystem;
 
@@ -30,40 +31,11 @@ std::string value_of(int i) {
   return "value of " + std::to_string(i);
 }
 
-template <class F>
-void run_now(asio::io_context& io, F body) {
-  asio::co_spawn(io, std::move(body), asio::detached);
-  io.run();
-  io.restart();
-}
-
 // Past the margin within which save_index does not vouch for a changed directory.
 asio::awaitable<void> settle() {
   asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(150));
   co_await t.async_wait(asio::use_awaitable);
 }
-
-// One io_context and engine per "process" (open_now runs until the scan is done, so each
-// store below has its whole index when the test goes on).
-struct session {
-  asio::io_context io;
-  std::shared_ptr<io_engine> engine;
-  std::unique_ptr<disk_store> store;
-  session(io_backend b, disk_store_options options) : engine(testing::make_engine(io, b)) {
-    auto opened = testing::open_now(io, engine, std::move(options));
-    REQUIRE(opened.has_value());
-    store = std::move(*opened);
-  }
-  template <class F>
-  void run(F body) {
-    run_now(io, std::move(body));
-  }
-  std::error_code save() {
-    std::error_code out = errc::cancelled;
-    run([&]() -> asio::awaitable<void> { out = co_await store->save_index(); });
-    return out;
-  }
-};
 
 // entry_count entries put, keys 0..9 then read (so the most recently used), settled, saved.
 void fill_and_save(io_backend b, const std::string& root) {

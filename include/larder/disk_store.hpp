@@ -93,6 +93,12 @@ struct disk_store_metrics {
   std::uint64_t index_loaded_entries = 0;  ///< entries taken from the saved index
   unsigned index_loaded_dirs = 0;          ///< fan-out directories it stood for (not scanned)
   bool index_snapshot_refused = false;     ///< a saved index was there but failed its checks
+  /// Sharing the root with other openers (docs/disk-format.md, "Sharing a root"):
+  bool shared = false;                   ///< another store may have changed the directory
+  std::uint64_t shared_refreshes = 0;    ///< looks at what the others did
+  std::uint64_t shared_dirs_listed = 0;  ///< fan-out directories those listed
+  std::uint64_t shared_found = 0;        ///< entries of other openers taken into the index
+  std::uint64_t shared_gone = 0;         ///< indexed entries others removed, forgotten
 };
 
 /// A persistent store: `<root>/<2 hex>/<64 hex>.bin` per entry, named by the BLAKE3 of the
@@ -104,8 +110,12 @@ struct disk_store_metrics {
 /// invalidate_prefix, eviction and the stats. open() does not wait for it: a get needs no
 /// index (the path follows from the key), so the store serves at once while the index is
 /// rebuilt in the background (index_ready()), from the index save_index() left where it can.
-/// The directory is owned by one disk_store at a time: files other processes add after open
-/// are not seen (openers are counted, so that a store that shared it does not save).
+/// Several stores, in this process or others, may share one root (as ccache's processes share
+/// theirs): each sees what another put at latest on its next get of that key (a miss looks
+/// at the path once another opener has joined), an erase or invalidate_prefix anywhere
+/// removes the files for all, and each looks at the directories the others changed before
+/// an invalidate_prefix and after every fortieth of its bounds it puts, so that the bounds
+/// hold across all of them within 10% (docs/disk-format.md, "Sharing a root").
 ///
 /// Completion: every operation resumes the caller on its own executor. Errors are values.
 /// Cancellation: an operation cancelled through its slot completes with errc::cancelled (or
@@ -157,8 +167,8 @@ class disk_store {
   /// temp file is removed on failure and the old entry, if any, stays readable.
   asio::awaitable<std::error_code> put(key_view key, blob value);
 
-  /// Removes the entry; true when the index held it (before the index is complete: when its
-  /// file was there). Completes once the file's unlink has
+  /// Removes the entry; true when the index held it (before the index is complete, or when
+  /// another opener shares the root: when its file was there). Completes once the file's unlink has
   /// completed (a flush after that makes the removal durable). A removal of the same key
   /// still in flight (another erase, an invalidate_prefix, an eviction) is waited for first,
   /// so even `false` means the file is gone. A failed unlink is returned as the error and the
@@ -177,7 +187,10 @@ class disk_store {
   /// second call that finds nothing left still returns only after the first's unlinks). An
   /// unlink that fails keeps its entry indexed and the call returns that error. Before all
   /// that it waits for the index (index_ready()), so that entries on disk from before the
-  /// open are matched too; cancelled while waiting: errc::cancelled, nothing removed.
+  /// open are matched too; cancelled while waiting: errc::cancelled, nothing removed. When
+  /// another opener shares the root it first lists the fan-out directories changed since it
+  /// last looked and indexes what the others put there (so their matches go too); a listing
+  /// that fails is returned as the error, before anything is removed.
   asio::awaitable<result<std::uint64_t>> invalidate_prefix(key_view prefix);
 
   /// Completes once the background scan has finished and the index holds every entry that

@@ -68,6 +68,36 @@ inline result<std::unique_ptr<disk_store>> open_now(asio::io_context& io,
   return out;
 }
 
+// Runs `body` on `io` until it is done.
+template <class F>
+inline void run_now(asio::io_context& io, F body) {
+  asio::co_spawn(io, std::move(body), asio::detached);
+  io.run();
+  io.restart();
+}
+
+// One io_context and engine per "process" (open_now runs until the scan is done, so each
+// store below has its whole index when the test goes on).
+struct session {
+  asio::io_context io;
+  std::shared_ptr<io_engine> engine;
+  std::unique_ptr<disk_store> store;
+  session(io_backend b, disk_store_options options) : engine(make_engine(io, b)) {
+    auto opened = open_now(io, engine, std::move(options));
+    REQUIRE(opened.has_value());
+    store = std::move(*opened);
+  }
+  template <class F>
+  void run(F body) {
+    run_now(io, std::move(body));
+  }
+  std::error_code save() {
+    std::error_code out = errc::cancelled;
+    run([&]() -> asio::awaitable<void> { out = co_await store->save_index(); });
+    return out;
+  }
+};
+
 // Backend tags for TEMPLATE_TEST_CASE over both io engines (TestType::value).
 template <io_backend B>
 struct backend {

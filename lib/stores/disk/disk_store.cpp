@@ -42,6 +42,7 @@ void disk_store::impl::install_locked(std::string_view key, const std::string& p
   auto* n = index.upsert(key, created);
   bytes = bytes - n->size + size;
   n->size = size;
+  n->dir = static_cast<std::uint8_t>(dir);
   n->generation = next_generation++;
   const auto seq = next_seq++;
   pending[path] = seq;
@@ -151,8 +152,9 @@ asio::awaitable<lookup> disk_store::get(key_view key) {
       s.index.touch(n);
       generation = n->generation;
       expected_size = n->size;
-    } else if (s.indexed) {
-      // A complete index answers a miss without I/O.
+    } else if (s.indexed && !s.shared()) {
+      // A complete index answers a miss without I/O, unless another opener may have put
+      // the key since: then the path is read as before the index was complete.
       s.counters.add(counter::misses);
       co_return lookup::miss();
     }
@@ -294,6 +296,8 @@ asio::awaitable<std::error_code> disk_store::put(key_view key, blob value) {
   s.counters.add(counter::puts);
   // The put itself succeeded: an eviction whose unlink failed keeps its entry and is counted.
   (void)co_await s.finish_removal(std::move(victims));
+  // Sharing the root: now and then, what the others did counts towards the bounds too.
+  if (s.shared()) co_await s.refresh_after_put(size);
   co_return std::error_code{};
 }
 
@@ -327,6 +331,11 @@ disk_store_metrics disk_store::disk_metrics() const noexcept {
   out.index_loaded_entries = impl_->loaded_entries;
   out.index_loaded_dirs = impl_->loaded_dirs;
   out.index_snapshot_refused = impl_->snapshot_refused;
+  out.shared = impl_->shared();
+  out.shared_refreshes = load(impl_->refreshes);
+  out.shared_dirs_listed = load(impl_->dirs_listed);
+  out.shared_found = load(impl_->shared_found);
+  out.shared_gone = load(impl_->shared_gone);
   return out;
 }
 

@@ -5,6 +5,8 @@
 
 namespace larder::detail::disk {
 
+static_assert(sizeof(index_node) == 40, "index_node grew: update docs/PERFORMANCE.md");
+
 namespace {
 
 index_node* make_node(std::string_view key) {

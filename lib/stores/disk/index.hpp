@@ -24,6 +24,9 @@ struct index_node {
   // entry only if no newer put replaced it meanwhile.
   std::uint64_t generation = 0;
   std::uint32_t key_size = 0;
+  // The fan-out directory (the first byte of BLAKE3(key)), so that a refresh of a shared
+  // root finds a directory's entries without hashing every key. In what was padding.
+  std::uint8_t dir = 0;
 
   std::string_view key() const noexcept {
     return {reinterpret_cast<const char*>(this + 1), key_size};

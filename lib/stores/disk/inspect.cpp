@@ -54,7 +54,8 @@ asio::awaitable<std::error_code> check_root(io_engine& engine, const std::string
       dir = ::fstatat(::dirfd(listing), e->d_name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
             S_ISDIR(st.st_mode);
     }
-    const bool own = name == lock_name || name == snapshot_name || name == snapshot_temp_name;
+    const bool own = name == lock_name || name == joins_name || name == snapshot_name ||
+                     name == snapshot_temp_name;
     if (own && (e->d_type == DT_REG || (e->d_type == DT_UNKNOWN && !dir))) continue;
     if (!dir || !is_fan_out_name(name)) {
       verdict = make_error_code(errc::not_a_cache_directory);

@@ -1,6 +1,7 @@
 #include "stores/disk/presence.hpp"
 
 #include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +11,7 @@
 #include <asio/use_awaitable.hpp>
 #include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <system_error>
 #include <utility>
 
@@ -81,6 +83,55 @@ asio::awaitable<result<int>> open_lock(io_engine& engine, int root_fd, int flags
   co_return make_error_code(errc::not_a_cache_directory);
 }
 
+// Counts this join in `larder.joins` (created if missing) and maps the count read-only.
+// Behind the gate, so a plain read and write of the eight bytes cannot lose another join's
+// increment. The mapping is made through a read-only descriptor, closed at once: a writable
+// one would keep the file system from being remounted read-only. nullptr when any step
+// fails: the store then takes itself for shared.
+struct mapped_count {
+  const std::uint64_t* at = nullptr;
+  std::uint64_t value = 0;  // just after this join
+};
+
+asio::awaitable<mapped_count> count_join(io_engine& engine, int root_fd) {
+  constexpr int flags = O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK;
+  const std::string name(joins_name);
+  auto open = [&](int how) -> asio::awaitable<result<int>> {
+    auto fd = co_await engine.openat2(root_fd, name, how | flags, 0666);
+    if (!fd && (is_code(fd.error(), ENOSYS) || is_code(fd.error(), EINVAL)))
+      fd = co_await engine.openat(root_fd, name, how | flags, 0666);
+    co_return fd;
+  };
+  mapped_count out;
+  std::uint64_t count = 0;
+  {
+    auto fd = co_await open(O_RDWR | O_CREAT);
+    if (!fd) co_return out;
+    closer closed{*fd};
+    auto st = co_await engine.statx(*fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE);
+    if (!st || !S_ISREG(st->stx_mode)) co_return out;
+    if (st->stx_size >= sizeof(count)) {
+      auto bytes = co_await engine.read(*fd, sizeof(count), 0);
+      if (!bytes || bytes->size() != sizeof(count)) co_return out;
+      std::memcpy(&count, bytes->data(), sizeof(count));
+    }
+    ++count;
+    std::byte encoded[sizeof(count)];
+    std::memcpy(encoded, &count, sizeof(count));
+    auto next = blob::copy_of(std::span(encoded));  // named: not a temporary in the co_await
+    auto wrote = co_await engine.write(*fd, std::move(next), 0);
+    if (!wrote || *wrote != sizeof(count)) co_return out;
+  }
+  auto fd = co_await open(O_RDONLY);
+  if (!fd) co_return out;
+  closer closed{*fd};
+  void* at = ::mmap(nullptr, sizeof(count), PROT_READ, MAP_SHARED, *fd, 0);
+  if (at == MAP_FAILED) co_return out;
+  out.at = static_cast<const std::uint64_t*>(at);
+  out.value = count;
+  co_return out;
+}
+
 }  // namespace
 
 presence::gate::~gate() {
@@ -88,21 +139,41 @@ presence::gate::~gate() {
 }
 
 presence::presence(presence&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), length_(other.length_), counted_(other.counted_) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      length_(other.length_),
+      counted_(other.counted_),
+      alone_at_join_(other.alone_at_join_),
+      joins_(std::exchange(other.joins_, nullptr)),
+      joins_seen_(other.joins_seen_) {}
 
 presence& presence::operator=(presence&& other) noexcept {
   if (this != &other) {
-    if (fd_ >= 0) ::close(fd_);
+    release();
     fd_ = std::exchange(other.fd_, -1);
     length_ = other.length_;
     counted_ = other.counted_;
+    alone_at_join_ = other.alone_at_join_;
+    joins_ = std::exchange(other.joins_, nullptr);
+    joins_seen_ = other.joins_seen_;
   }
   return *this;
 }
 
 // A plain close: it cannot block on I/O, it releases the lock, and a destructor cannot await.
+void presence::release() noexcept {
+  if (fd_ >= 0) ::close(std::exchange(fd_, -1));
+  if (joins_)
+    ::munmap(const_cast<std::uint64_t*>(std::exchange(joins_, nullptr)), sizeof(std::uint64_t));
+}
+
 presence::~presence() {
-  if (fd_ >= 0) ::close(fd_);
+  release();
+}
+
+bool presence::shared() const noexcept {
+  if (fd_ < 0 || !joins_ || !alone_at_join_) return true;
+  // Another join writes the count with write(2): the page this maps is the same page.
+  return __atomic_load_n(joins_, __ATOMIC_ACQUIRE) != joins_seen_;
 }
 
 asio::awaitable<result<presence>> presence::join(io_engine& engine, int root_fd, unsigned wait_ms) {
@@ -138,6 +209,12 @@ asio::awaitable<result<presence>> presence::join(io_engine& engine, int root_fd,
   p.length_ = after->stx_size;
   // Behind the gate no other byte can come between; a file changed otherwise is not trusted.
   p.counted_ = alone && after->stx_size == before->stx_size + 1;
+  p.alone_at_join_ = alone;
+  // Counted after the shared lock is taken: a store that joins later bumps the count, one
+  // that joined earlier still holds byte 0 (and `alone` is false).
+  const auto joins = co_await count_join(engine, root_fd);
+  p.joins_ = joins.at;
+  p.joins_seen_ = joins.value;
   co_return std::move(p);
 }
 

@@ -13,6 +13,11 @@
 // file systems that emulate flock(2) with POSIX locks. The descriptor held for the store's
 // life is read-only, so an open store does not stop a read-only remount; the byte, the gate
 // and the truncation use a second descriptor, closed as soon as they are done.
+//
+// Sharing (docs/disk-format.md, "Sharing a root"): `<root>/larder.joins` holds a count of
+// joins, bumped by each join behind the gate and mapped read-only by every opener, so that
+// a store learns without a system call whether anyone has joined since it did: a get's
+// miss then looks at the path, because another process may have put the key.
 #pragma once
 
 #include <asio/awaitable.hpp>
@@ -53,6 +58,10 @@ class presence {
   static asio::awaitable<result<presence>> join(io_engine& engine, int root_fd, unsigned wait_ms);
 
   bool joined() const noexcept { return fd_ >= 0; }
+  // Whether another store may have changed the directory since this one joined: one was
+  // open at the join, or another has joined since (or this store cannot tell: not joined,
+  // or the count could not be mapped). A plain load from shared memory.
+  bool shared() const noexcept;
   // Closes the gate at once, or not at all (nullopt: another store is joining or saving).
   asio::awaitable<result<std::optional<gate>>> try_close_gate(io_engine& engine, int root_fd);
   // With the gate closed: whether no other store has had the directory open since this one
@@ -63,6 +72,12 @@ class presence {
   int fd_ = -1;
   std::uint64_t length_ = 0;  // the lock file's length just after this opener's byte
   bool counted_ = false;      // alone when it joined, and its byte was the only one added
+  bool alone_at_join_ = false;
+  // The mapped count of joins (nullptr: not mapped) and its value just after our own join.
+  const std::uint64_t* joins_ = nullptr;
+  std::uint64_t joins_seen_ = 0;
+
+  void release() noexcept;
 };
 
 }  // namespace larder::detail::disk

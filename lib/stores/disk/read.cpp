@@ -77,6 +77,16 @@ asio::awaitable<lookup> disk_store::impl::read_careful(const std::string& k,
   const blob file = std::move(*buffer).freeze();
   const auto range = detail::disk::verify(file.bytes(), k);
   if (!range) co_return co_await bad();
+  if (!indexed_entry) {
+    adopt(k, st->stx_size);  // another opener's entry, now this one's to count and evict
+  } else if (st->stx_size != indexed_size) {
+    // Replaced by another opener with a value of another size: count what is there.
+    std::lock_guard lock(mutex);
+    if (auto* n = index.find(k); n && n->generation == generation) {
+      bytes = bytes - n->size + st->stx_size;
+      n->size = st->stx_size;
+    }
+  }
   counters.add(counter::hits);
   co_return lookup::hit(file.slice(range->offset, range->length));
 }

@@ -134,10 +134,13 @@ asio::awaitable<std::error_code> disk_store::impl::finish_removal(detail::disk::
   // Each unlink is awaited to its result: a removal that completed has issued all of them
   // and knows how each ended.
   std::vector<std::error_code> results;
+  std::vector<bool> removed;  // this unlink took a file (not ENOENT)
   results.reserve(r.entries.size());
+  removed.reserve(r.entries.size());
   for (const auto& t : r.entries) {
     auto ec = co_await engine->unlinkat(root_fd, t.path);
     if (!ec && unlinked) ++*unlinked;
+    removed.push_back(!ec);
     if (is_errno(ec, ENOENT)) ec = {};  // already gone: removed all the same
     results.push_back(ec);
   }
@@ -151,8 +154,11 @@ asio::awaitable<std::error_code> disk_store::impl::finish_removal(detail::disk::
       if (auto it = unlinking.find(t.key); it != unlinking.end() && --it->second == 0)
         unlinking.erase(it);
       if (!results[i]) {
-        // The unlink changed the directory: the next flush makes that durable.
-        dirty_dirs[t.dir] = next_seq++;
+        // The unlink changed the directory: the next flush makes that durable. One that
+        // found the file gone syncs it too when the directory exists (another opener's
+        // unlink may not be durable yet), but not one never made (an unindexed erase of a
+        // key nobody put): its fsync would fail.
+        if (removed[i] || dirs_known.test(t.dir)) dirty_dirs[t.dir] = next_seq++;
         continue;
       }
       if (!first) first = results[i];
@@ -170,6 +176,7 @@ asio::awaitable<std::error_code> disk_store::impl::finish_removal(detail::disk::
       bool created = false;
       auto* n = index.upsert(t.key, created);
       n->size = t.size;
+      n->dir = static_cast<std::uint8_t>(t.dir);
       n->generation = next_generation++;
       bytes += t.size;
       if (t.was_pending) {
@@ -254,7 +261,8 @@ asio::awaitable<result<bool>> disk_store::erase(key_view key) {
       // once the file is gone (and a flush after us makes that durable).
       if (!s.unlinking_locked(k)) {
         auto* n = s.index.find(k);
-        if (!n && s.indexed) co_return false;
+        // Another opener may have put it: its file is unlinked all the same.
+        if (!n && s.indexed && !s.shared()) co_return false;
         r = s.begin_removal_locked();
         was_indexed = n != nullptr;
         if (n)
@@ -278,6 +286,10 @@ asio::awaitable<result<std::uint64_t>> disk_store::invalidate_prefix(key_view pr
   const auto executor = co_await asio::this_coro::executor;
   // Entries from before the open are matched only once the scan has indexed them.
   if (auto ec = co_await s.wait_indexed()) co_return ec;
+  // And what other openers put since this one last looked.
+  if (s.shared()) {
+    if (auto ec = co_await s.refresh(true)) co_return ec;
+  }
   detail::disk::removal r;
   for (;;) {
     std::shared_ptr<detail::disk::removal_waiter> waiter;

@@ -27,18 +27,13 @@
 #include <vector>
 
 #include "stores/disk/format.hpp"
+#include "stores/disk/recover.hpp"
 #include "stores/disk/snapshot_io.hpp"
 #include "stores/disk/state.hpp"
 
 namespace larder::detail::disk {
 
 namespace {
-
-struct found {
-  std::string key;
-  std::uint64_t size = 0;
-  std::int64_t mtime_ns = 0;  // orders the rebuilt last-use ticks
-};
 
 struct scan_state {
   explicit scan_state(std::shared_ptr<disk_store::impl> store)
@@ -53,154 +48,6 @@ struct scan_state {
   std::vector<found> entries;
 };
 
-bool is_hex(std::string_view text) {
-  return std::all_of(text.begin(), text.end(),
-                     [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
-}
-bool is_digits(std::string_view text) {
-  return !text.empty() &&
-         std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
-}
-
-bool is_entry_name(std::string_view name, std::string_view dir) {
-  return name.size() == 68 && name.ends_with(".bin") && name.starts_with(dir) &&
-         is_hex(name.substr(0, 64));
-}
-
-// `<64 hex>.bin.tmp.<pid>.<counter>`, as put names its temp files; nothing else is taken
-// for one (a user's `notes.tmp.txt` beside the entries is left alone).
-bool is_temp_name(std::string_view name, std::string_view dir) {
-  if (name.size() < 68 + 7 || !is_entry_name(name.substr(0, 68), dir)) return false;
-  auto rest = name.substr(68);
-  if (!rest.starts_with(".tmp.")) return false;
-  rest.remove_prefix(5);
-  const auto dot = rest.find('.');
-  return dot != std::string_view::npos && is_digits(rest.substr(0, dot)) &&
-         is_digits(rest.substr(dot + 1));
-}
-
-// Whether the process named in a temp file's name is gone (its put can never finish). The
-// scan runs beside this process's own puts, and maybe other processes' on the same root.
-bool writer_is_dead(std::string_view name) {
-  auto rest = name.substr(68 + 5);
-  const auto digits = rest.substr(0, rest.find('.'));
-  if (digits.size() > 9) return true;  // beyond any pid_max
-  const auto pid = static_cast<pid_t>(std::stol(std::string(digits)));
-  if (pid <= 0) return true;
-  if (pid == ::getpid()) return false;
-  return ::kill(pid, 0) != 0 && errno == ESRCH;
-}
-
-// Header checks shared by both ways of reading one: the fixed fields, the file's size
-// against the lengths it claims (so no length is trusted beyond the bytes really there).
-// The store's limits are not applied: they bound puts, and an entry that another opener
-// with larger limits stored is an entry all the same.
-std::optional<header> plausible_header(std::span<const std::byte> bytes, std::uint64_t file_bytes) {
-  const auto h = decode_header(bytes);
-  // Each length within the file first, so that the sum below cannot wrap.
-  if (!h || h->key_length > file_bytes || h->payload_length > file_bytes ||
-      file_bytes != file_size(h->key_length, h->payload_length))
-    return std::nullopt;
-  return h;
-}
-
-// What the scan learnt of one entry file.
-struct recovered {
-  enum { entry, bad, unreadable } outcome = unreadable;
-  found value;
-};
-
-// Checks an open entry file's type, header, lengths and key against its name.
-asio::awaitable<recovered> read_entry(disk_store::impl& s, int fd, std::string_view name) {
-  recovered out;
-  auto st = co_await s.engine->statx(fd, "", AT_EMPTY_PATH, STATX_TYPE | STATX_SIZE | STATX_MTIME);
-  if (!st) {
-    s.note_io_error(st.error());
-    co_return out;
-  }
-  out.outcome = recovered::bad;
-  if (!S_ISREG(st->stx_mode) || st->stx_size < header_size + footer_size) co_return out;
-  auto head = co_await s.engine->read(fd, header_size, 0);
-  if (!head) {
-    s.note_io_error(head.error());
-    out.outcome = recovered::unreadable;
-    co_return out;
-  }
-  const auto h = plausible_header(head->bytes(), st->stx_size);
-  if (!h) co_return out;
-  auto key = co_await s.engine->read(fd, h->key_length, header_size);
-  if (!key) {
-    s.note_io_error(key.error());
-    out.outcome = recovered::unreadable;
-    co_return out;
-  }
-  bump(s.disk.bytes_read, header_size + key->size());
-  std::string k(reinterpret_cast<const char*>(key->data()), key->size());
-  // A file whose key does not hash to its name is foreign.
-  if (k.size() != h->key_length || name_of(k) != name.substr(0, 64)) co_return out;
-  out.outcome = recovered::entry;
-  out.value = found{std::move(k), st->stx_size,
-                    st->stx_mtime.tv_sec * 1'000'000'000ll + st->stx_mtime.tv_nsec};
-  co_return out;
-}
-
-// The bytes the quick read takes: the header and a key of up to this many bytes.
-constexpr std::size_t quick_key_bytes = 488;
-
-// Two requests instead of five: statx of the path (not following a symlink), then one
-// request that opens, reads the head without waiting and closes. Settles nothing (nullopt)
-// when the head is not in the page cache, the key is longer than the read, or openat2 is
-// missing: the careful way then decides.
-asio::awaitable<std::optional<recovered>> recover_quick(disk_store::impl& s,
-                                                        const std::string& path,
-                                                        std::string_view name) {
-  if (s.openat2_unsupported.load(std::memory_order_relaxed)) co_return std::nullopt;
-  auto st = co_await s.engine->statx(s.root_fd, path, AT_SYMLINK_NOFOLLOW,
-                                     STATX_TYPE | STATX_SIZE | STATX_MTIME);
-  if (!st) {
-    if (is_errno(st.error(), ENOENT)) co_return recovered{};  // gone since the listing
-    co_return std::nullopt;
-  }
-  // The statx and the read may meet two different files (a put renamed one in between), so
-  // this way only ever accepts; a verdict of `bad` is left to the careful way, which reads
-  // one open file.
-  if (!S_ISREG(st->stx_mode) || st->stx_size < header_size + footer_size) co_return std::nullopt;
-  auto head = co_await s.engine->read_file_nowait(s.root_fd, path, s.entry_open_flags,
-                                                  header_size + quick_key_bytes, s.entry_resolve);
-  if (head.status.error) co_return std::nullopt;
-  const auto bytes = std::span<const std::byte>(head.bytes.data(), head.bytes.size());
-  if (bytes.size() < header_size) co_return std::nullopt;
-  const auto h = plausible_header(bytes.first(header_size), st->stx_size);
-  if (!h || bytes.size() < header_size + h->key_length) co_return std::nullopt;
-  std::string k(reinterpret_cast<const char*>(bytes.data() + header_size), h->key_length);
-  if (name_of(k) != name.substr(0, 64)) co_return std::nullopt;
-  bump(s.disk.bytes_read, bytes.size());
-  recovered out;
-  out.outcome = recovered::entry;
-  out.value = found{std::move(k), st->stx_size,
-                    st->stx_mtime.tv_sec * 1'000'000'000ll + st->stx_mtime.tv_nsec};
-  co_return out;
-}
-
-// Reads just the header and key of one entry file; the footer is left to get, which
-// verifies the whole file before returning anything. Only a file whose bytes were read and
-// found wrong (or a symlink, or not a regular file) is `bad`, and so removed: an I/O error
-// or a cancellation leaves the file alone (`unreadable`).
-asio::awaitable<recovered> recover(disk_store::impl& s, const std::string& path,
-                                   std::string_view name) {
-  if (auto quick = co_await recover_quick(s, path, name)) co_return std::move(*quick);
-  recovered out;
-  auto fd = co_await s.open_entry(path);
-  if (!fd) {
-    if (is_errno(fd.error(), ELOOP) || is_errno(fd.error(), EXDEV)) out.outcome = recovered::bad;
-    if (out.outcome != recovered::bad && !is_errno(fd.error(), ENOENT)) s.note_io_error(fd.error());
-    co_return out;
-  }
-  out = co_await read_entry(s, *fd, name);
-  co_await s.engine->close(*fd);
-  co_return out;
-}
-
 asio::awaitable<void> scan_dirs(scan_state& state) {
   auto& s = state.s;
   for (unsigned d; (d = state.next_dir.fetch_add(1)) < 256;) {
@@ -211,30 +58,14 @@ asio::awaitable<void> scan_dirs(scan_state& state) {
       std::lock_guard lock(s.mutex);
       s.dirs_incomplete.set(d);
     };
-    auto fd = co_await s.engine->openat(s.root_fd, dname,
-                                        O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
-    if (!fd) {
-      // Not created yet is the one harmless reason; a directory of ours unreadable is not.
-      if (!is_errno(fd.error(), ENOENT)) incomplete();
-      continue;
-    }
-    // readdir is the one system call allowed outside the engine: io_uring has no getdents.
-    DIR* listing = ::fdopendir(*fd);
-    if (!listing) {
-      incomplete();
-      co_await s.engine->close(*fd);
-      continue;
-    }
-    std::vector<std::string> names;
-    errno = 0;  // readdir tells its end from a failure only by errno
-    while (const dirent* e = ::readdir(listing))
-      names.emplace_back(e->d_name);
-    if (errno != 0) incomplete();  // a listing cut short: files in it may be missed
-    ::closedir(listing);
-    {
+    auto listing = co_await list_dir(s, d);
+    if (!listing.exists) continue;
+    if (!listing.complete) incomplete();
+    if (listing.complete || !listing.names.empty()) {
       std::lock_guard lock(s.mutex);
       s.dirs_known.set(d);
     }
+    const auto& names = listing.names;
     for (const auto& name : names) {
       if (s.closing.load(std::memory_order_relaxed)) co_return;
       const auto path = dname + '/' + name;
@@ -309,6 +140,7 @@ asio::awaitable<void> merge(scan_state& state, std::chrono::steady_clock::time_p
       auto* n = s.index.insert_least_recent(e.key);
       if (!n) continue;  // put since the open: that put's file is the entry
       n->size = e.size;
+      n->dir = e.dir;
       n->generation = s.next_generation++;
       s.bytes += e.size;
     }
@@ -335,7 +167,7 @@ asio::awaitable<void> load_saved(scan_state& state) {
   state.loaded = saved.dirs;
   state.entries.reserve(saved.entries.size());
   for (auto& e : saved.entries)
-    state.entries.push_back(found{std::move(e.saved.key), e.saved.size, e.used_ns});
+    state.entries.push_back(found{std::move(e.saved.key), e.saved.size, e.used_ns, e.saved.dir});
   state.ranks = std::move(saved.ranks);
   state.saved_at_ns = saved.written_ns;
   std::lock_guard lock(state.s.mutex);

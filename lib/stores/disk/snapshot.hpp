@@ -30,6 +30,7 @@ namespace larder::detail::disk {
 inline constexpr std::string_view snapshot_name = "larder.index";
 inline constexpr std::string_view snapshot_temp_name = "larder.index.tmp";
 inline constexpr std::string_view lock_name = "larder.lock";
+inline constexpr std::string_view joins_name = "larder.joins";
 inline constexpr std::uint32_t snapshot_version = 1;
 inline constexpr std::size_t snapshot_head_size = 32;
 inline constexpr std::size_t snapshot_dir_size = 16;

@@ -20,6 +20,7 @@
 #include "larder/disk_store.hpp"
 #include "larder/io_engine.hpp"
 #include "larder/metrics.hpp"
+#include "stores/disk/dir_sync.hpp"
 #include "stores/disk/index.hpp"
 #include "stores/disk/presence.hpp"
 
@@ -165,6 +166,30 @@ struct disk_store::impl {
     --dir_busy[dir];
     ++dir_changes[dir];
   }
+
+  // Sharing the root (sharing.cpp, dir_sync.hpp). One refresh runs at a time; `sync` is
+  // the running one's (never touched without `refreshing` set by the caller that set it).
+  // Puts count what they added since the last refresh; the counters below are metrics.
+  detail::disk::dir_sync sync;
+  bool refreshing = false;
+  std::vector<std::shared_ptr<detail::disk::removal_waiter>> refresh_waiters;
+  std::uint64_t bytes_since_refresh = 0;
+  std::uint64_t puts_since_refresh = 0;
+  std::atomic<std::uint64_t> refreshes{0}, dirs_listed{0}, shared_found{0}, shared_gone{0};
+  // Whether another store may have changed the directory since this one joined.
+  bool shared() const noexcept { return presence.shared(); }
+  // Lists the fan-out directories changed since the last refresh and takes into the index
+  // what other openers put there and out of it what they removed, then evicts to the
+  // bounds. Waits for the index first. `forced`: runs after any refresh already running
+  // (a caller that needs everything done before it began); otherwise returns at once when
+  // one is running. The first listing error is returned (that directory is listed again).
+  asio::awaitable<std::error_code> refresh(bool forced);
+  // After a put of `size` bytes: a refresh when the puts since the last one reached
+  // refresh_due's share of the bounds, and another opener shares the root.
+  asio::awaitable<void> refresh_after_put(std::uint64_t size);
+  // A get that found `key`'s file by its path although the index lacks it (another opener
+  // put it): indexes it, unless a change of this store to the key is under way.
+  void adopt(std::string_view key, std::uint64_t size);
 
   bool disabled() const noexcept { return options.max_bytes == 0; }
 
